@@ -1,0 +1,287 @@
+"""The ``facelab`` command: parse arguments and dispatch to the stages. No pipeline logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from facelab import __version__
+from facelab.config import ExtractConfig
+from facelab.errors import FacelabError
+
+log = logging.getLogger("facelab")
+
+
+# --- extract -----------------------------------------------------------------------------------------------------
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    d = ExtractConfig()
+    p = sub.add_parser("extract", help="video / image folder / image -> aligned faceset")
+    p.add_argument("input", help="video file, folder of images, or one image")
+    p.add_argument("-o", "--output", required=True, help="faceset folder to write")
+    p.add_argument("--face-type", default=d.face_type, help="h | mf | f | wf | head (default: %(default)s)")
+    p.add_argument("--size", type=int, default=d.size, help="aligned face side in px (default: %(default)s)")
+    p.add_argument("--detector", default=d.detector, help="mediapipe | dlib-hog | dlib-mmod (default: %(default)s)")
+    p.add_argument("--landmarks", default=d.landmarker, dest="landmarker", help="dlib68 | facemesh (default: %(default)s)")
+    p.add_argument("--no-refine", action="store_false", dest="refine", help="skip the second landmark pass")
+    p.add_argument("--no-smooth", action="store_false", dest="smooth", help="no temporal landmark smoothing (video)")
+    p.add_argument("--format", default=d.image_format, dest="image_format", choices=["jpg", "png"])
+    p.add_argument("--quality", type=int, default=d.jpeg_quality, dest="jpeg_quality", help="JPEG quality")
+    p.add_argument("--interpolation", default=d.interpolation, choices=["cubic", "lanczos"])
+    p.add_argument("--every", type=int, default=d.every, help="use one frame in N")
+    p.add_argument("--max-faces", type=int, default=d.max_faces, help="at most N faces per frame, largest first (0 = all)")
+    p.add_argument("--only-like", default=None, metavar="PHOTO", help="keep only faces of the person in PHOTO")
+    p.add_argument("--only-like-threshold", type=float, default=d.only_like_threshold)
+    p.add_argument("--debug", default=None, dest="debug_dir", metavar="DIR", help="write annotated frames to DIR")
+    p.add_argument("--force", action="store_true", help="redo an extraction that already completed")
+    p.add_argument("--jobs", type=int, default=1, help="accepted for DFL compatibility; extraction is pipelined")
+    p.set_defaults(func=_cmd_extract)
+
+
+def _cmd_extract(a: argparse.Namespace) -> int:
+    from facelab.extract.pipeline import extract
+
+    cfg = ExtractConfig(**{k: getattr(a, k) for k in vars(ExtractConfig()) if hasattr(a, k)})
+    with _Progress("extract", "frame") as bar:
+        s = extract(a.input, a.output, cfg, progress=bar.update, force=a.force)
+    if s.frames_read == 0 and s.resumed_from and not s.faces_written:
+        print(f"{a.input}: already extracted into {a.output} (use --force to redo)")
+        return 0
+    print(f"{s.frames_read} frames read, {s.faces_written} faces written to {s.output} "
+          f"({s.fps:.1f} frames/s{', resumed at ' + str(s.resumed_from) if s.resumed_from else ''})")
+    if s.frames_without_face:
+        shown = ", ".join(s.frames_without_face[:10]) + (" ..." if len(s.frames_without_face) > 10 else "")
+        print(f"{len(s.frames_without_face)} frames with no face: {shown} (full list in extract-summary.json)")
+    if s.faces_rejected_identity:
+        print(f"{s.faces_rejected_identity} faces skipped as not like {a.only_like}")
+    if s.unreadable:
+        print(f"{len(s.unreadable)} unreadable images skipped")
+    return 0
+
+
+# --- detect ------------------------------------------------------------------------------------------------------
+
+
+def _add_detect(sub: argparse._SubParsersAction) -> None:
+    d = ExtractConfig()
+    p = sub.add_parser("detect", help="faces, 68 landmarks and head pose of images, as JSON lines")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--json", action="store_true", help="one JSON object per image (the only output format)")
+    p.add_argument("--detector", default=d.detector)
+    p.add_argument("--landmarks", default=d.landmarker, dest="landmarker")
+    p.add_argument("--no-refine", action="store_false", dest="refine")
+    p.set_defaults(func=_cmd_detect)
+
+
+def _cmd_detect(a: argparse.Namespace) -> int:
+    from facelab.extract.finder import FaceFinder
+    from facelab.geometry.pose import head_pose
+    from facelab.io.media import read_image
+
+    finder = FaceFinder(a.detector, a.landmarker, a.refine)
+    status = 0
+    for path in a.images:
+        try:
+            img = read_image(path)
+        except FacelabError as e:
+            print(f"facelab: {e}", file=sys.stderr)
+            status = 1
+            continue
+        h, w = img.shape[:2]
+        faces = []
+        for f in finder.find(img):
+            yaw, pitch, roll = head_pose(f.points, (w, h))
+            faces.append({"box": [round(v, 1) for v in f.box.as_list()], "score": round(f.box.score, 4),
+                          "landmarks": [[round(x, 2), round(y, 2)] for x, y in f.points],
+                          "yaw": round(yaw, 2), "pitch": round(pitch, 2), "roll": round(roll, 2)})
+        print(json.dumps({"image": path, "width": w, "height": h, "faces": faces}), flush=True)
+    return status
+
+
+# --- faceset -----------------------------------------------------------------------------------------------------
+
+
+def _add_faceset(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("faceset", help="inspect, sort, dedupe, filter and import facesets")
+    fs = p.add_subparsers(dest="faceset_cmd", required=True, metavar="{info,sort,dedupe,filter,import}")
+    _add_faceset_info(fs)
+    _add_faceset_sort(fs)
+    _add_faceset_dedupe(fs)
+    _add_faceset_filter(fs)
+    _add_faceset_import(fs)
+
+
+def _add_faceset_info(fs: argparse._SubParsersAction) -> None:
+    p = fs.add_parser("info", help="counts and pose histogram of a faceset (facelab or DFL folder)")
+    p.add_argument("folder")
+    p.add_argument("--plot", metavar="PNG", help="also write the yaw/pitch histogram as a PNG")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_faceset_info)
+
+
+def _cmd_faceset_info(a: argparse.Namespace) -> int:
+    from facelab.faceset.info import faceset_info, format_info, plot_pose_histogram
+
+    info = faceset_info(a.folder)
+    print(json.dumps(info, indent=1) if a.json else format_info(info))
+    if a.plot:
+        plot_pose_histogram(a.folder, a.plot)
+        print(f"pose histogram written to {a.plot}")
+    return 0
+
+
+def _add_faceset_sort(fs: argparse._SubParsersAction) -> None:
+    p = fs.add_parser("sort", help="order faces by blur, yaw, pitch, histogram, size or identity")
+    p.add_argument("folder")
+    p.add_argument("--by", required=True, choices=["blur", "yaw", "pitch", "hist", "size", "identity"])
+    p.add_argument("--photo", help="reference photo for --by identity")
+    p.add_argument("--order-file", metavar="TXT", help="write the order to TXT instead of renaming files")
+    p.set_defaults(func=_cmd_faceset_sort)
+
+
+def _cmd_faceset_sort(a: argparse.Namespace) -> int:
+    from facelab.faceset.sort import apply_order, sort_faceset
+
+    order = sort_faceset(a.folder, a.by, photo=a.photo)
+    apply_order(a.folder, order, order_file=a.order_file)
+    print(f"{len(order)} faces sorted by {a.by}" + (f"; order written to {a.order_file}" if a.order_file else " (renamed)"))
+    return 0
+
+
+def _add_faceset_dedupe(fs: argparse._SubParsersAction) -> None:
+    p = fs.add_parser("dedupe", help="find near-duplicate faces (moved to --trash, else only listed)")
+    p.add_argument("folder")
+    p.add_argument("--threshold", type=float, default=0.05, help="mean absolute difference at 64 px, 0-1 (default 0.05)")
+    p.add_argument("--trash", metavar="DIR", help="move duplicates here (nothing is ever deleted)")
+    p.set_defaults(func=_cmd_faceset_dedupe)
+
+
+def _cmd_faceset_dedupe(a: argparse.Namespace) -> int:
+    from facelab.faceset.dedupe import find_duplicates
+    from facelab.faceset.sort import move_to_trash
+
+    dups = find_duplicates(a.folder, a.threshold)
+    for dup, kept in dups:
+        print(f"{dup.name} duplicates {kept.name}")
+    if a.trash and dups:
+        move_to_trash([d for d, _ in dups], a.trash)
+    print(f"{len(dups)} near-duplicates" + (f" moved to {a.trash}" if a.trash else " (use --trash DIR to move them)"))
+    return 0
+
+
+def _add_faceset_filter(fs: argparse._SubParsersAction) -> None:
+    p = fs.add_parser("filter", help="select faces by pose range or sharpness (rejects moved to --trash, else listed)")
+    p.add_argument("folder")
+    p.add_argument("--yaw", nargs=2, type=float, metavar=("MIN", "MAX"), help="keep yaw in [MIN, MAX] degrees")
+    p.add_argument("--pitch", nargs=2, type=float, metavar=("MIN", "MAX"), help="keep pitch in [MIN, MAX] degrees")
+    p.add_argument("--min-blur", type=float, help="keep faces with sharpness score >= this")
+    p.add_argument("--trash", metavar="DIR", help="move rejected faces here (nothing is ever deleted)")
+    p.set_defaults(func=_cmd_faceset_filter)
+
+
+def _cmd_faceset_filter(a: argparse.Namespace) -> int:
+    from facelab.faceset.sort import filter_faceset, move_to_trash
+
+    rejected = filter_faceset(a.folder, yaw=a.yaw, pitch=a.pitch, min_blur=a.min_blur)
+    for p in rejected:
+        print(f"reject {p.name}")
+    if a.trash and rejected:
+        move_to_trash(rejected, a.trash)
+    print(f"{len(rejected)} faces rejected" + (f", moved to {a.trash}" if a.trash else " (use --trash DIR to move them)"))
+    return 0
+
+
+def _add_faceset_import(fs: argparse._SubParsersAction) -> None:
+    p = fs.add_parser("import", help="convert a DeepFaceLab aligned folder (metadata read without unpickling code)")
+    p.add_argument("folder", help="DFL aligned folder")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=_cmd_faceset_import)
+
+
+def _cmd_faceset_import(a: argparse.Namespace) -> int:
+    from facelab.faceset.dfl import import_dfl
+
+    s = import_dfl(a.folder, a.output)
+    print(f"{s.converted} DFL faces converted into {a.output}" + (f"; {len(s.skipped)} skipped" if s.skipped else ""))
+    for path, why in s.skipped[:20]:
+        print(f"  skipped {path}: {why}")
+    return 0
+
+
+# --- plumbing ----------------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """tqdm bar with rate and ETA on stderr; silent when stderr is not a terminal unless FACELAB_PROGRESS=1."""
+
+    def __init__(self, desc: str, unit: str) -> None:
+        self.desc, self.unit, self.bar = desc, unit, None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            disable = not (sys.stderr.isatty() or os.environ.get("FACELAB_PROGRESS") == "1")
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, disable=disable, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facelab", description="Face swapping for video: extract, train, merge, measure.")
+    p.add_argument("--version", action="version", version=f"facelab {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{extract,detect,faceset}")
+    _add_extract(sub)
+    _add_detect(sub)
+    _add_faceset(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO, format="facelab: %(message)s")
+    _quiet_native_logs()
+    try:
+        return a.func(a)
+    except FacelabError as e:
+        if a.verbose:
+            raise
+        print(f"facelab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facelab: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except ValueError as e:  # bad option values from the stages (unknown detector, face type, ...)
+        if a.verbose:
+            raise
+        print(f"facelab: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _quiet_native_logs() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*GetPrototype.*")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

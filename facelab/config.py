@@ -1,0 +1,26 @@
+"""Typed configuration for every stage, with every default in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ExtractConfig:
+    face_type: str = "whole_face"  # half | mid_full | full | whole_face | head (training re-crops to its own type)
+    size: int = 512  # aligned output side, px
+    detector: str = "mediapipe"  # chosen by benchmarks/landmarks.py (README table)
+    landmarker: str = "dlib68"  # chosen by benchmarks/landmarks.py (README table)
+    refine: bool = True  # second landmark pass on the aligned crop, mapped back (DFL's "accurate" pass)
+    smooth: bool = True  # One Euro smoothing of landmarks across video frames
+    smooth_min_cutoff: float = 1.0  # Hz
+    smooth_beta: float = 4.0
+    image_format: str = "jpg"  # jpg | png
+    jpeg_quality: int = 95
+    interpolation: str = "cubic"  # cubic | lanczos (DFL's crops are accidentally bilinear)
+    every: int = 1  # keep one frame in N
+    max_faces: int = 0  # 0 = every face in a frame, largest first
+    min_face: int = 24  # px; smaller detections are ignored
+    only_like: str | None = None  # reference photo: keep only faces of this person
+    only_like_threshold: float = 0.6  # dlib descriptor distance (dlib's own same-person threshold)
+    debug_dir: str | None = None  # write frames with box, landmarks and crop drawn

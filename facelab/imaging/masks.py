@@ -1,0 +1,38 @@
+"""Masks from landmarks (pure functions on numpy arrays; shared by extraction, training and merge)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Convex parts whose union is DFL's landmark-hull mask (jaw halves, brow-to-chin fans, nose).
+_HULL_PARTS = (
+    [*range(0, 9), 17],
+    [*range(8, 17), 26],
+    [17, 18, 19, 8],
+    [24, 25, 26, 8],
+    [*range(19, 25), 8],
+    [*range(17, 22), 27, *range(31, 36), 8],
+    [*range(22, 27), 27, *range(31, 36), 8],
+    [*range(27, 31), *range(31, 36)],
+)
+
+
+def expanded_brows(landmarks: np.ndarray, amount: float = 1.0) -> np.ndarray:
+    """Landmarks with the brows pushed up by ``amount`` x their height above the eye tops (covers the forehead
+    the way DFL's ``eyebrows_expand_mod`` does)."""
+    lmk = np.asarray(landmarks, dtype=np.float64).copy()
+    r_top = np.array([lmk[36] + (lmk[0] - lmk[36]) * 0.25, lmk[36], lmk[37], lmk[38], lmk[39]])
+    l_top = np.array([lmk[42], lmk[43], lmk[44], lmk[45], lmk[45] + (lmk[16] - lmk[45]) * 0.25])
+    lmk[17:22] += 0.5 * amount * (lmk[17:22] - r_top)
+    lmk[22:27] += 0.5 * amount * (lmk[22:27] - l_top)
+    return lmk
+
+
+def hull_mask(shape: tuple[int, int], landmarks: np.ndarray, brow_expand: float = 1.0) -> np.ndarray:
+    """float32 (H, W) mask, 1 inside the face hull of 68 landmarks given in that image's pixels."""
+    lmk = expanded_brows(landmarks, brow_expand)
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    for part in _HULL_PARTS:
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lmk[part]).astype(np.int32)), 1)
+    return mask.astype(np.float32)
