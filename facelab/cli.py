@@ -26,14 +26,18 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--face-type", default=d.face_type, help="h | mf | f | wf | head (default: %(default)s)")
     p.add_argument("--size", type=int, default=d.size, help="aligned face side in px (default: %(default)s)")
     p.add_argument("--detector", default=d.detector, help="mediapipe | dlib-hog | dlib-mmod (default: %(default)s)")
-    p.add_argument("--landmarks", default=d.landmarker, dest="landmarker", help="dlib68 | facemesh (default: %(default)s)")
+    p.add_argument(
+        "--landmarks", default=d.landmarker, dest="landmarker", help="dlib68 | facemesh (default: %(default)s)"
+    )
     p.add_argument("--no-refine", action="store_false", dest="refine", help="skip the second landmark pass")
     p.add_argument("--no-smooth", action="store_false", dest="smooth", help="no temporal landmark smoothing (video)")
     p.add_argument("--format", default=d.image_format, dest="image_format", choices=["jpg", "png"])
     p.add_argument("--quality", type=int, default=d.jpeg_quality, dest="jpeg_quality", help="JPEG quality")
     p.add_argument("--interpolation", default=d.interpolation, choices=["cubic", "lanczos"])
     p.add_argument("--every", type=int, default=d.every, help="use one frame in N")
-    p.add_argument("--max-faces", type=int, default=d.max_faces, help="at most N faces per frame, largest first (0 = all)")
+    p.add_argument(
+        "--max-faces", type=int, default=d.max_faces, help="at most N faces per frame, largest first (0 = all)"
+    )
     p.add_argument("--only-like", default=None, metavar="PHOTO", help="keep only faces of the person in PHOTO")
     p.add_argument("--only-like-threshold", type=float, default=d.only_like_threshold)
     p.add_argument("--debug", default=None, dest="debug_dir", metavar="DIR", help="write annotated frames to DIR")
@@ -51,8 +55,10 @@ def _cmd_extract(a: argparse.Namespace) -> int:
     if s.frames_read == 0 and s.resumed_from and not s.faces_written:
         print(f"{a.input}: already extracted into {a.output} (use --force to redo)")
         return 0
-    print(f"{s.frames_read} frames read, {s.faces_written} faces written to {s.output} "
-          f"({s.fps:.1f} frames/s{', resumed at ' + str(s.resumed_from) if s.resumed_from else ''})")
+    print(
+        f"{s.frames_read} frames read, {s.faces_written} faces written to {s.output} "
+        f"({s.fps:.1f} frames/s{', resumed at ' + str(s.resumed_from) if s.resumed_from else ''})"
+    )
     if s.frames_without_face:
         shown = ", ".join(s.frames_without_face[:10]) + (" ..." if len(s.frames_without_face) > 10 else "")
         print(f"{len(s.frames_without_face)} frames with no face: {shown} (full list in extract-summary.json)")
@@ -95,9 +101,16 @@ def _cmd_detect(a: argparse.Namespace) -> int:
         faces = []
         for f in finder.find(img):
             yaw, pitch, roll = head_pose(f.points, (w, h))
-            faces.append({"box": [round(v, 1) for v in f.box.as_list()], "score": round(f.box.score, 4),
-                          "landmarks": [[round(x, 2), round(y, 2)] for x, y in f.points],
-                          "yaw": round(yaw, 2), "pitch": round(pitch, 2), "roll": round(roll, 2)})
+            faces.append(
+                {
+                    "box": [round(v, 1) for v in f.box.as_list()],
+                    "score": round(f.box.score, 4),
+                    "landmarks": [[round(x, 2), round(y, 2)] for x, y in f.points],
+                    "yaw": round(yaw, 2),
+                    "pitch": round(pitch, 2),
+                    "roll": round(roll, 2),
+                }
+            )
         print(json.dumps({"image": path, "width": w, "height": h, "faces": faces}), flush=True)
     return status
 
@@ -148,14 +161,19 @@ def _cmd_faceset_sort(a: argparse.Namespace) -> int:
 
     order = sort_faceset(a.folder, a.by, photo=a.photo)
     apply_order(a.folder, order, order_file=a.order_file)
-    print(f"{len(order)} faces sorted by {a.by}" + (f"; order written to {a.order_file}" if a.order_file else " (renamed)"))
+    print(
+        f"{len(order)} faces sorted by {a.by}"
+        + (f"; order written to {a.order_file}" if a.order_file else " (renamed)")
+    )
     return 0
 
 
 def _add_faceset_dedupe(fs: argparse._SubParsersAction) -> None:
     p = fs.add_parser("dedupe", help="find near-duplicate faces (moved to --trash, else only listed)")
     p.add_argument("folder")
-    p.add_argument("--threshold", type=float, default=0.05, help="mean absolute difference at 64 px, 0-1 (default 0.05)")
+    p.add_argument(
+        "--threshold", type=float, default=0.05, help="mean absolute difference at 64 px, 0-1 (default 0.05)"
+    )
     p.add_argument("--trash", metavar="DIR", help="move duplicates here (nothing is ever deleted)")
     p.set_defaults(func=_cmd_faceset_dedupe)
 
@@ -191,7 +209,9 @@ def _cmd_faceset_filter(a: argparse.Namespace) -> int:
         print(f"reject {p.name}")
     if a.trash and rejected:
         move_to_trash(rejected, a.trash)
-    print(f"{len(rejected)} faces rejected" + (f", moved to {a.trash}" if a.trash else " (use --trash DIR to move them)"))
+    print(
+        f"{len(rejected)} faces rejected" + (f", moved to {a.trash}" if a.trash else " (use --trash DIR to move them)")
+    )
     return 0
 
 

@@ -30,8 +30,9 @@ def astronaut_image() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())
 
 
-def write_motion_clip(image: np.ndarray, path: Path, frames: int = 60, fps: int = 30, size: int = 384,
-                      audio: bool = True) -> Path:
+def write_motion_clip(
+    image: np.ndarray, path: Path, frames: int = 60, fps: int = 30, size: int = 384, audio: bool = True
+) -> Path:
     """An H.264 (+ AAC tone) clip of ``image`` under a slow synthetic pan/zoom/rotation."""
     import av
 
@@ -84,7 +85,9 @@ def main(out: str = "demo-output") -> int:
     for src, dst in ((inputs, root / "faceset_photos"), (clip, root / "faceset_clip")):
         s = extract(src, dst, force=True)
         print(f"  {src} -> {dst}: {s.frames_read} frames, {s.faces_written} faces, {s.fps:.1f} frames/s")
-    print(f"facesets written under {root.resolve()} (each face carries its metadata: facelab faceset info {root / 'faceset_clip'})")
+    print(
+        f"facesets written under {root.resolve()} (each face carries its metadata: facelab faceset info {root / 'faceset_clip'})"
+    )
     return 0
 
 

@@ -81,7 +81,9 @@ def main(data: Path) -> None:
     # 3. BlazeFace box -> dlib box: each dlib coordinate as a linear function of the mp box (cx, cy, w, h)
     mpb = np.array([p[0] for p in box_pairs])
     dlb = np.array([p[1] for p in box_pairs])
-    feats = np.stack([(mpb[:, 0] + mpb[:, 2]) / 2, (mpb[:, 1] + mpb[:, 3]) / 2, mpb[:, 2] - mpb[:, 0], mpb[:, 3] - mpb[:, 1]], 1)
+    feats = np.stack(
+        [(mpb[:, 0] + mpb[:, 2]) / 2, (mpb[:, 1] + mpb[:, 3]) / 2, mpb[:, 2] - mpb[:, 0], mpb[:, 3] - mpb[:, 1]], 1
+    )
     targ = np.stack([(dlb[:, 0] + dlb[:, 2]) / 2, (dlb[:, 1] + dlb[:, 3]) / 2, dlb[:, 2] - dlb[:, 0]], 1)
     # dlib centre = mp centre + (a, b) * mp width ; dlib side = c * mp width (mp boxes have a near-constant aspect,
     # so width alone is the well-conditioned regressor)
@@ -91,7 +93,10 @@ def main(data: Path) -> None:
     side = [float(np.sum(w * targ[:, 2]) / np.sum(w * w))]
     resid = targ[:, 2] - side[0] * w
     print(f"# box side fit: relative residual {np.median(np.abs(resid) / targ[:, 2]):.3f}", file=sys.stderr)
-    print("MP_TO_DLIB_BOX =", {"dx": np.round(cx, 4).tolist(), "dy": np.round(cy, 4).tolist(), "side": np.round(side, 4).tolist()})
+    print(
+        "MP_TO_DLIB_BOX =",
+        {"dx": np.round(cx, 4).tolist(), "dy": np.round(cy, 4).tolist(), "side": np.round(side, 4).tolist()},
+    )
     print("REFINE_BOX =", np.round(np.mean(refine_boxes, axis=0), 2).tolist())
 
 

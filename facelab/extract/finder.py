@@ -31,8 +31,9 @@ class FaceFinder:
     which makes it more accurate on tilted faces and steadier across video frames.
     """
 
-    def __init__(self, detector: str = "mediapipe", landmarker: str = "dlib68", refine: bool = True,
-                 min_face: int = 24) -> None:
+    def __init__(
+        self, detector: str = "mediapipe", landmarker: str = "dlib68", refine: bool = True, min_face: int = 24
+    ) -> None:
         self.detector = make_detector(detector)
         self.landmarker = make_landmarker(landmarker)
         self.refine = refine
@@ -60,7 +61,9 @@ class FaceFinder:
 
     def _refine(self, image: np.ndarray, face: FoundFace) -> FoundFace:
         m = transform_matrix(face.points, REFINE_SIZE, FaceType.FULL)
-        crop = cv2.warpAffine(image, m, (REFINE_SIZE, REFINE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(
+            image, m, (REFINE_SIZE, REFINE_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         lm = self.landmarker.landmarks(crop, Box(*REFINE_BOX_256, score=1.0, source="dlib-hog"))
         if lm is None:
             return face

@@ -59,26 +59,48 @@ class ExtractSummary:
         return self.frames_read / self.seconds if self.seconds > 0 else 0.0
 
 
-def align_face(image: np.ndarray, points: np.ndarray, face_type: FaceType | str, size: int,
-               interpolation: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
+def align_face(
+    image: np.ndarray, points: np.ndarray, face_type: FaceType | str, size: int, interpolation: str = "cubic"
+) -> tuple[np.ndarray, np.ndarray]:
     """The aligned ``size`` x ``size`` crop of a face and its 2x3 source->crop matrix."""
     m = transform_matrix(points, size, face_type)
     face = cv2.warpAffine(image, m, (size, size), flags=INTERP[interpolation], borderMode=cv2.BORDER_CONSTANT)
     return face, m
 
 
-def face_meta(frame: Frame, found: FoundFace, index: int, m: np.ndarray, face_img: np.ndarray,
-              cfg: ExtractConfig, finder_names: tuple[str, str]) -> FaceMeta:
+def face_meta(
+    frame: Frame,
+    found: FoundFace,
+    index: int,
+    m: np.ndarray,
+    face_img: np.ndarray,
+    cfg: ExtractConfig,
+    finder_names: tuple[str, str],
+) -> FaceMeta:
     aligned = apply_affine(m, found.points)
     h, w = frame.image.shape[:2]
     yaw, pitch, roll = head_pose(aligned, (cfg.size, cfg.size))
     return FaceMeta(
-        face_type=FaceType.parse(cfg.face_type).value, size=cfg.size, landmarks=aligned,
-        source_landmarks=found.points, transform=m, inverse=invert_affine(m), source_file=frame.source,
-        source_size=(w, h), source_rect=tuple(found.box.as_list()), face_index=index, frame_index=frame.index,
-        timestamp=frame.timestamp, detector=finder_names[0], detector_score=found.box.score,
-        landmarker=finder_names[1] + ("+refine" if cfg.refine else ""), yaw=yaw, pitch=pitch, roll=roll,
-        blur=laplacian_sharpness(face_img, aligned), mesh=found.mesh,
+        face_type=FaceType.parse(cfg.face_type).value,
+        size=cfg.size,
+        landmarks=aligned,
+        source_landmarks=found.points,
+        transform=m,
+        inverse=invert_affine(m),
+        source_file=frame.source,
+        source_size=(w, h),
+        source_rect=tuple(found.box.as_list()),
+        face_index=index,
+        frame_index=frame.index,
+        timestamp=frame.timestamp,
+        detector=finder_names[0],
+        detector_score=found.box.score,
+        landmarker=finder_names[1] + ("+refine" if cfg.refine else ""),
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        blur=laplacian_sharpness(face_img, aligned),
+        mesh=found.mesh,
         extra={"facelab_version": __version__},
     )
 
@@ -139,8 +161,13 @@ class _State:
             self._last_save = now
 
 
-def extract(source: str | Path, output: str | Path, cfg: ExtractConfig | None = None,
-            progress: Callable[[int, int | None], None] | None = None, force: bool = False) -> ExtractSummary:
+def extract(
+    source: str | Path,
+    output: str | Path,
+    cfg: ExtractConfig | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    force: bool = False,
+) -> ExtractSummary:
     """Extract every face of ``source`` (video, image folder or image) into the faceset folder ``output``.
 
     ``progress(done, total)`` is called after every frame. Returns a summary; also written as ``extract-summary.json``.
@@ -166,9 +193,17 @@ def extract(source: str | Path, output: str | Path, cfg: ExtractConfig | None = 
     smoother = LandmarkSmoother(cfg.smooth_min_cutoff, cfg.smooth_beta) if cfg.smooth and info.kind == "video" else None
     debug = ensure_writable_dir(cfg.debug_dir) if cfg.debug_dir else None
     total = info.frames // cfg.every + (1 if info.frames % cfg.every else 0) if info.frames else None
-    pending: list[Future] = []
+    pending: list[tuple[Future | None, int]] = []  # (write, input position after its frame), in frame order
     t0 = time.perf_counter()
-    pos = st["next"]
+    done_pos = st["next"]  # every frame before this position is completely on disk
+
+    def drain(block: bool) -> None:
+        nonlocal done_pos
+        while pending and (block or pending[0][0] is None or pending[0][0].done()):
+            fut, pos = pending.pop(0)
+            if fut is not None:
+                fut.result()
+            done_pos = pos
 
     def on_error(path: str, err: MediaError) -> None:
         log.warning("%s", err)
@@ -189,28 +224,28 @@ def extract(source: str | Path, output: str | Path, cfg: ExtractConfig | None = 
                     face_img, m = align_face(frame.image, found.points, face_type, cfg.size, cfg.interpolation)
                     meta = face_meta(frame, found, idx, m, face_img, cfg, finder.names)
                     path = out / f"{frame.name}_{idx}.{cfg.image_format}"
-                    pending.append(writer.submit(write_face, path, face_img, meta, cfg.jpeg_quality))
+                    pending.append((writer.submit(write_face, path, face_img, meta, cfg.jpeg_quality), frame.position))
                     written += 1
                 if debug is not None:
-                    pending.append(writer.submit(_write_debug, debug / f"{frame.name}.jpg", frame.image, faces, face_type))
+                    dbg = writer.submit(_write_debug, debug / f"{frame.name}.jpg", frame.image, faces, face_type)
+                    pending.append((dbg, frame.position))
+                pending.append((None, frame.position + 1))
                 summary.frames_read += 1
                 summary.faces_written += written
                 if not written:
                     summary.frames_without_face.append(frame.name)
-                # only frames whose files are on disk count as done
-                while pending and pending[0].done():
-                    pending.pop(0).result()
-                pos = frame.position + 1
-                if len(pending) > 16:
-                    pending.pop(0).result()
-                if not pending:
-                    state.set(key, pos)
+                drain(block=len(pending) > 32)
+                state.set(key, done_pos)
                 if progress:
                     progress(summary.frames_read, total)
         finally:
-            for f in pending:
-                f.result()
-    state.set(key, pos, complete=True, force=True)
+            # Frames already handed to the writer are finished (a Ctrl+C loses nothing), then the resume point
+            # is saved, so a re-run starts right after the last face on disk.
+            try:
+                drain(block=True)
+            finally:
+                state.set(key, done_pos, force=True)
+    state.set(key, done_pos, complete=True, force=True)
     summary.seconds = time.perf_counter() - t0
     write_atomic(out / SUMMARY_FILE, json.dumps({**asdict(summary), "fps": summary.fps}, indent=1).encode())
     finder.close()
@@ -227,8 +262,13 @@ def _write_debug(path: Path, image: np.ndarray, faces: list[FoundFace], face_typ
         inv = invert_affine(transform_matrix(f.points, 1, face_type))
         quad = apply_affine(inv, np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float))
         cv2.polylines(img, [np.round(quad).astype(np.int32)], True, (255, 128, 0), 2)
-        cv2.fillConvexPoly(img, np.round([quad[0], quad[0] + (quad[1] - quad[0]) * 0.1,
-                                          quad[0] + (quad[3] - quad[0]) * 0.1]).astype(np.int32), (255, 128, 0))
+        cv2.fillConvexPoly(
+            img,
+            np.round([quad[0], quad[0] + (quad[1] - quad[0]) * 0.1, quad[0] + (quad[3] - quad[0]) * 0.1]).astype(
+                np.int32
+            ),
+            (255, 128, 0),
+        )
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 75])
     if ok:
         write_atomic(path, buf.tobytes())

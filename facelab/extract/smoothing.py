@@ -42,7 +42,11 @@ class OneEuroFilter:
         a_d = _alpha(self.d_cutoff, dt)
         self._dx = a_d * dx + (1 - a_d) * self._dx
         speed = np.linalg.norm(self._dx, axis=-1, keepdims=True)
-        a = _alpha(self.min_cutoff, dt) if self.beta == 0 else 1.0 / (1.0 + (1.0 / (2 * math.pi * (self.min_cutoff + self.beta * speed))) / dt)
+        a = (
+            _alpha(self.min_cutoff, dt)
+            if self.beta == 0
+            else 1.0 / (1.0 + (1.0 / (2 * math.pi * (self.min_cutoff + self.beta * speed))) / dt)
+        )
         self._x = a * x + (1 - a) * self._x
         self._t = t
         return self._x * scale

@@ -75,11 +75,18 @@ class FaceMeta:
     def from_dict(cls, d: dict[str, Any]) -> FaceMeta:
         version = d.get("version")
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise FacesetError(f"metadata schema version {version!r} is not supported (this facelab reads <= {SCHEMA_VERSION})")
+            raise FacesetError(
+                f"metadata schema version {version!r} is not supported (this facelab reads <= {SCHEMA_VERSION})"
+            )
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
         try:
-            for k, shape in (("landmarks", (68, 2)), ("source_landmarks", (68, 2)), ("transform", (2, 3)), ("inverse", (2, 3))):
+            for k, shape in (
+                ("landmarks", (68, 2)),
+                ("source_landmarks", (68, 2)),
+                ("transform", (2, 3)),
+                ("inverse", (2, 3)),
+            ):
                 kw[k] = np.asarray(kw[k], dtype=np.float64).reshape(shape)
             if kw.get("mesh") is not None:
                 kw["mesh"] = np.asarray(kw["mesh"], dtype=np.float64)

@@ -24,8 +24,17 @@ class FaceType(StrEnum):
     @classmethod
     def parse(cls, name: str) -> FaceType:
         key = name.strip().lower().replace("-", "_")
-        aliases = {"h": "half", "mf": "mid_full", "midfull": "mid_full", "f": "full", "wf": "whole_face",
-                   "whole": "whole_face", "half_face": "half", "full_face": "full", "midfull_face": "mid_full"}
+        aliases = {
+            "h": "half",
+            "mf": "mid_full",
+            "midfull": "mid_full",
+            "f": "full",
+            "wf": "whole_face",
+            "whole": "whole_face",
+            "half_face": "half",
+            "full_face": "full",
+            "midfull_face": "mid_full",
+        }
         key = aliases.get(key, key)
         try:
             return cls(key)
@@ -34,8 +43,13 @@ class FaceType(StrEnum):
 
 
 # DFL padding per type: crop side = (1 + 2*sqrt(2)*p) unit-face sides.
-PADDING = {FaceType.HALF: 0.0, FaceType.MID_FULL: 0.0675, FaceType.FULL: 0.2109375,
-           FaceType.WHOLE_FACE: 0.40, FaceType.HEAD: 0.70}
+PADDING = {
+    FaceType.HALF: 0.0,
+    FaceType.MID_FULL: 0.0675,
+    FaceType.FULL: 0.2109375,
+    FaceType.WHOLE_FACE: 0.40,
+    FaceType.HEAD: 0.70,
+}
 
 # DFL's mean face, landmarks 17..67, unit square (x right, y down).
 MEAN_FACE_17_67 = np.array([

@@ -9,7 +9,76 @@ from __future__ import annotations
 import numpy as np
 
 # iBUG index -> FaceMesh vertex with the smallest median distance to it (median residual 0.9-5 % of the unit face).
-MESH_TO_68: list[int] = [127, 234, 177, 215, 172, 136, 149, 176, 152, 377, 378, 365, 397, 435, 401, 447, 356, 70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 168, 197, 195, 4, 75, 97, 2, 326, 305, 33, 160, 158, 155, 153, 144, 382, 385, 387, 263, 373, 380, 61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 91, 78, 82, 13, 312, 307, 317, 14, 87]
+MESH_TO_68: list[int] = [
+    127,
+    234,
+    177,
+    215,
+    172,
+    136,
+    149,
+    176,
+    152,
+    377,
+    378,
+    365,
+    397,
+    435,
+    401,
+    447,
+    356,
+    70,
+    63,
+    105,
+    66,
+    107,
+    336,
+    296,
+    334,
+    293,
+    300,
+    168,
+    197,
+    195,
+    4,
+    75,
+    97,
+    2,
+    326,
+    305,
+    33,
+    160,
+    158,
+    155,
+    153,
+    144,
+    382,
+    385,
+    387,
+    263,
+    373,
+    380,
+    61,
+    39,
+    37,
+    0,
+    267,
+    269,
+    291,
+    405,
+    314,
+    17,
+    84,
+    91,
+    78,
+    82,
+    13,
+    312,
+    307,
+    317,
+    14,
+    87,
+]
 
 # 3D mean face at the 68 points: x right, y down, z away from the camera (FaceMesh's depth), outer eye corners
 # (36, 45) one unit apart.
@@ -86,7 +155,7 @@ MEAN_FACE_3D = np.array([
 
 # A BlazeFace box mapped to the box convention dlib's predictor was trained on (dlib HOG boxes):
 # centre shift and side as multiples of the BlazeFace box width.
-MP_TO_DLIB_BOX = {'dx': [-0.0192], 'dy': [-0.0583], 'side': [0.8904]}
+MP_TO_DLIB_BOX = {"dx": [-0.0192], "dy": [-0.0583], "side": [0.8904]}
 
 # Mean dlib HOG box (x0, y0, x1, y1) inside a 256-px FULL aligned crop: the refinement pass re-runs the predictor
 # with this box, so it starts from the same place on every frame.

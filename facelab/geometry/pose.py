@@ -30,8 +30,9 @@ def head_pose(landmarks68: np.ndarray, image_size: tuple[int, int]) -> tuple[flo
     tz = f / max(scale, 1e-6)
     c = img.mean(0)
     t0 = np.array([(c[0] - w / 2) * tz / f, (c[1] - h / 2) * tz / f, tz])
-    ok, rvec, tvec = cv2.solvePnP(obj, img, cam, None, rvec=np.zeros(3), tvec=t0, useExtrinsicGuess=True,
-                                  flags=cv2.SOLVEPNP_ITERATIVE)
+    ok, rvec, tvec = cv2.solvePnP(
+        obj, img, cam, None, rvec=np.zeros(3), tvec=t0, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
+    )
     if not ok:
         return 0.0, 0.0, 0.0
     r, _ = cv2.Rodrigues(rvec)

@@ -82,8 +82,9 @@ def probe(path: str | Path) -> MediaInfo:
         return MediaInfo("video", n, fps, s.codec_context.width, s.codec_context.height)
 
 
-def iter_frames(path: str | Path, every: int = 1, start: int = 0,
-                on_error: Callable[[str, MediaError], None] | None = None) -> Iterator[Frame]:
+def iter_frames(
+    path: str | Path, every: int = 1, start: int = 0, on_error: Callable[[str, MediaError], None] | None = None
+) -> Iterator[Frame]:
     """Frames of a video, a folder of images or one image. ``every`` keeps one frame in N; ``start`` skips the
     first frames (or images) without decoding faces from them (resume). An unreadable image in a folder is
     passed to ``on_error`` and skipped (raised if no ``on_error`` is given)."""
@@ -148,7 +149,11 @@ def _iter_video(path: Path, every: int, start: int) -> Iterator[Frame]:
                 k = int(round((frame.rotation or 0) / 90.0)) % 4
                 if k:
                     img = np.ascontiguousarray(np.rot90(img, k))
-                ts = float((frame.pts - t0) * tb) if frame.pts is not None and tb is not None else i / float(stream.average_rate or 30)
+                ts = (
+                    float((frame.pts - t0) * tb)
+                    if frame.pts is not None and tb is not None
+                    else i / float(stream.average_rate or 30)
+                )
                 yield Frame(img, str(path), f"{path.stem}_{i:06d}", i, i, ts)
         except av.error.FFmpegError as e:
             if i < 0:

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from facelab.extract.detect.base import Box, Detector, largest_first, suppress_overlaps
+from facelab.extract.quiet import native_stderr_silenced
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging would flood the progress bar
 
@@ -17,7 +18,9 @@ class MediapipeDetector(Detector):
     def __init__(self, min_score: float = 0.5) -> None:
         from mediapipe.python.solutions import face_detection
 
-        self._fd = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
+        with native_stderr_silenced():
+            self._fd = face_detection.FaceDetection(model_selection=1, min_detection_confidence=min_score)
+            self._fd.process(np.zeros((64, 64, 3), np.uint8))  # first run logs start-up noise
 
     def detect(self, image: np.ndarray) -> list[Box]:
         h, w = image.shape[:2]

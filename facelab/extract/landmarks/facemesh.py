@@ -9,6 +9,7 @@ import numpy as np
 
 from facelab.extract.detect.base import Box
 from facelab.extract.landmarks.base import Landmarker, Landmarks
+from facelab.extract.quiet import native_stderr_silenced
 from facelab.geometry.landmarks68 import MESH_TO_68
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -25,16 +26,24 @@ class FaceMeshLandmarker(Landmarker):
 
         # Static mode: each crop is detected afresh (video smoothing is done by facelab, not by mediapipe's tracker,
         # so results do not depend on frame order or on --every).
-        self._fm = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                                      min_detection_confidence=0.3)
+        with native_stderr_silenced():
+            self._fm = face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3
+            )
+            self._fm.process(np.zeros((64, 64, 3), np.uint8))  # first run logs start-up noise
 
     def landmarks(self, image: np.ndarray, box: Box) -> Landmarks | None:
         cx, cy = box.center
         side = CROP_MARGIN * max(box.width, box.height)
         s = CROP_SIZE / side
         m = np.array([[s, 0, CROP_SIZE / 2 - s * cx], [0, s, CROP_SIZE / 2 - s * cy]])
-        crop = cv2.warpAffine(image, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(
+            image,
+            m,
+            (CROP_SIZE, CROP_SIZE),
+            flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
         res = self._fm.process(crop)
         if not res.multi_face_landmarks:
             return None
