@@ -42,7 +42,7 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only-like-threshold", type=float, default=d.only_like_threshold)
     p.add_argument("--debug", default=None, dest="debug_dir", metavar="DIR", help="write annotated frames to DIR")
     p.add_argument("--force", action="store_true", help="redo an extraction that already completed")
-    p.add_argument("--jobs", type=int, default=1, help="accepted for DFL compatibility; extraction is pipelined")
+    p.add_argument("--jobs", type=int, default=d.jobs, help="parallel face finders (default: %(default)s)")
     p.set_defaults(func=_cmd_extract)
 
 

@@ -24,3 +24,4 @@ class ExtractConfig:
     only_like: str | None = None  # reference photo: keep only faces of this person
     only_like_threshold: float = 0.6  # dlib descriptor distance (dlib's own same-person threshold)
     debug_dir: str | None = None  # write frames with box, landmarks and crop drawn
+    jobs: int = 1  # parallel face finders (threads); decode and writing always run in their own threads

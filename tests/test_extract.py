@@ -226,3 +226,34 @@ def test_cli_extract_and_detect(tmp_path, capsys, hopper):
     assert len(rec["faces"]) == 1 and len(rec["faces"][0]["landmarks"]) == 68
     x0, y0, x1, y1 = rec["faces"][0]["box"]
     assert 150 < (x0 + x1) / 2 < 450 and 0 < y0 < y1 < 512
+
+
+@pytest.mark.parametrize("matrix,band_at", [((0, 1, -1, 0), "top"), ((0, -1, 1, 0), "bottom"), ((1, 0, 0, 1), "left")])
+def test_display_rotation_is_applied(tmp_path, matrix, band_at):
+    """A phone video stores landscape pixels plus a display matrix; frames must come out upright."""
+    import struct
+
+    import av
+
+    path = tmp_path / "r.mp4"
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=30)
+        vs.width, vs.height, vs.pix_fmt = 96, 64, "yuv420p"
+        img = np.zeros((64, 96, 3), np.uint8)
+        img[:, :20] = 255  # a white band on the left of the stored picture
+        for i in range(2):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for k in vs.encode(f):
+                c.mux(k)
+        for k in vs.encode():
+            c.mux(k)
+    data = bytearray(path.read_bytes())
+    off = data.index(b"tkhd") + 44  # version-0 track header: the 3x3 display matrix (16.16 / 2.30 fixed point)
+    a, b, cc, d = (v << 16 for v in matrix)
+    data[off : off + 36] = struct.pack(">9i", a, b, 0, cc, d, 0, 0, 0, 1 << 30)
+    path.write_bytes(bytes(data))
+    frame = next(iter_frames(path)).image
+    white = {"top": frame[:10].mean(), "bottom": frame[-10:].mean(), "left": frame[:, :10].mean()}
+    assert white[band_at] == pytest.approx(255, abs=3)
+    assert frame.shape[:2] == ((64, 96) if band_at == "left" else (96, 64))

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -211,8 +212,8 @@ def extract(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facelab-write") as writer:
         try:
-            for frame in _prefetch(iter_frames(source, cfg.every, st["next"], on_error=on_error)):
-                faces = finder.find(frame.image, cfg.max_faces)
+            frames = _prefetch(iter_frames(source, cfg.every, st["next"], on_error=on_error))
+            for frame, faces in _find_faces(frames, finder, cfg):
                 if smoother is not None and frame.timestamp is not None:
                     smoothed = smoother(frame.timestamp, [(f.box, f.points) for f in faces])
                     faces = [FoundFace(f.box, p, f.mesh) for f, p in zip(faces, smoothed)]
@@ -250,6 +251,41 @@ def extract(
     write_atomic(out / SUMMARY_FILE, json.dumps({**asdict(summary), "fps": summary.fps}, indent=1).encode())
     finder.close()
     return summary
+
+
+def _find_faces(
+    frames: Iterator[Frame], finder: FaceFinder, cfg: ExtractConfig
+) -> Iterator[tuple[Frame, list[FoundFace]]]:
+    """(frame, faces) in frame order; with ``cfg.jobs`` > 1, frames are searched by several finders in threads
+    (dlib and mediapipe release the GIL while they compute)."""
+    if cfg.jobs <= 1:
+        for frame in frames:
+            yield frame, finder.find(frame.image, cfg.max_faces)
+        return
+    local = threading.local()
+    extra: list[FaceFinder] = []
+
+    def find(frame: Frame) -> tuple[Frame, list[FoundFace]]:
+        f = getattr(local, "finder", None)
+        if f is None:
+            f = local.finder = FaceFinder(cfg.detector, cfg.landmarker, cfg.refine, cfg.min_face)
+            extra.append(f)
+        return frame, f.find(frame.image, cfg.max_faces)
+
+    window: deque[Future] = deque()
+    with ThreadPoolExecutor(max_workers=cfg.jobs, thread_name_prefix="facelab-find") as pool:
+        try:
+            for frame in frames:
+                window.append(pool.submit(find, frame))
+                if len(window) >= 2 * cfg.jobs:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for fut in window:
+                fut.cancel()
+    for f in extra:
+        f.close()
 
 
 def _write_debug(path: Path, image: np.ndarray, faces: list[FoundFace], face_type: FaceType) -> None:

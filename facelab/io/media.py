@@ -131,6 +131,14 @@ def _ff_reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e).split(":")[0]
 
 
+def _quarter_turns(rotation: float | None) -> int:
+    """Counter-clockwise quarter turns that show a frame upright, from the display matrix's rotation (degrees,
+    counter-clockwise; phones write -90 for portrait video). Garbage matrices give no rotation."""
+    if rotation is None or not -360 <= rotation <= 360:
+        return 0
+    return int(round(rotation / 90.0)) % 4
+
+
 def _iter_video(path: Path, every: int, start: int) -> Iterator[Frame]:
     import av
 
@@ -146,7 +154,7 @@ def _iter_video(path: Path, every: int, start: int) -> Iterator[Frame]:
                 if i < start or i % every:
                     continue
                 img = frame.to_ndarray(format="rgb24")
-                k = int(round((frame.rotation or 0) / 90.0)) % 4
+                k = _quarter_turns(frame.rotation)
                 if k:
                     img = np.ascontiguousarray(np.rot90(img, k))
                 ts = (
