@@ -25,3 +25,16 @@ class ExtractConfig:
     only_like_threshold: float = 0.6  # dlib descriptor distance (dlib's own same-person threshold)
     debug_dir: str | None = None  # write frames with box, landmarks and crop drawn
     jobs: int = 1  # parallel face finders (threads); decode and writing always run in their own threads
+
+
+@dataclass
+class ModelConfig:
+    """SAEHD-class swap model. Defaults are DFL's new-model defaults."""
+
+    archi: str = "liae-ud"  # df | liae, with options from u, d, t, c ("df-ud", "liae-udt", ...)
+    resolution: int = 128  # 64..512, multiple of 16 (32 with "d")
+    face_type: str = "full"
+    ae_dims: int = 256
+    e_dims: int = 64
+    d_dims: int = 64
+    d_mask_dims: int = 22
