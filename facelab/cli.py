@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import fields, replace
 
 from facelab import __version__
 from facelab.config import ExtractConfig
@@ -232,6 +233,84 @@ def _cmd_faceset_import(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- train -------------------------------------------------------------------------------------------------------
+
+
+def _add_config_options(p: argparse.ArgumentParser, cls: type, title: str) -> None:
+    """One option per dataclass field (defaults stay in config.py; None here means "not given")."""
+    g = p.add_argument_group(title)
+    for f in fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(cls(), f.name)
+        if isinstance(default, bool):
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"(default: {default})")
+        else:
+            g.add_argument(flag, type=type(default), default=None, help=f"(default: {default})")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from facelab.config import ModelConfig, TrainConfig
+    from facelab.train.presets import PRESETS
+
+    p = sub.add_parser("train", help="train a swap model on a src and a dst faceset (resumes if --model exists)")
+    p.add_argument("--src", help="source faceset (the face to put in)")
+    p.add_argument("--dst", help="destination faceset (the face to replace)")
+    p.add_argument("--model", help="model folder; an existing one is resumed")
+    p.add_argument("--iters", type=int, help="train until this many iterations in total")
+    p.add_argument("--minutes", type=float, help="train for this many minutes")
+    p.add_argument("--preset", choices=list(PRESETS), help="named option set (explicit options still win)")
+    p.add_argument("--dry-run", action="store_true", help="print the model's parameter counts and exit")
+    _add_config_options(p, ModelConfig, "model (fixed once a model is created)")
+    _add_config_options(p, TrainConfig, "training")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from facelab.config import ModelConfig, TrainConfig
+
+    given = {f.name for cls in (ModelConfig, TrainConfig) for f in fields(cls) if getattr(a, f.name) is not None}
+    if a.preset:
+        from facelab.train.presets import preset
+
+        mcfg, tcfg = preset(a.preset)
+        given |= {f.name for f in fields(ModelConfig) if getattr(mcfg, f.name) != getattr(ModelConfig(), f.name)}
+        given |= {f.name for f in fields(TrainConfig) if getattr(tcfg, f.name) != getattr(TrainConfig(), f.name)}
+    else:
+        mcfg, tcfg = ModelConfig(), TrainConfig()
+    mcfg = replace(mcfg, **{f.name: getattr(a, f.name) for f in fields(ModelConfig) if getattr(a, f.name) is not None})
+    tcfg = replace(tcfg, **{f.name: getattr(a, f.name) for f in fields(TrainConfig) if getattr(a, f.name) is not None})
+    if a.dry_run:
+        from facelab.models.saehd import SAEHD, validate
+
+        validate(mcfg)
+        counts = SAEHD(mcfg).param_counts()
+        print(f"{mcfg.archi} @ {mcfg.resolution} (ae {mcfg.ae_dims}, e {mcfg.e_dims}, d {mcfg.d_dims}, "
+              f"d_mask {mcfg.d_mask_dims}, {mcfg.face_type})")
+        for k, v in counts.items():
+            print(f"  {k:12} {v:>13,}")
+        return 0
+    missing = [n for n in ("src", "dst", "model") if not getattr(a, n)]
+    if missing:
+        raise FacelabError(f"train needs {', '.join('--' + m for m in missing)}")
+    from facelab.train.loop import Trainer
+
+    trainer = Trainer(a.src, a.dst, a.model, mcfg, tcfg, given)
+    print(f"{trainer.mcfg.archi} @ {trainer.mcfg.resolution}: {trainer.model.param_counts()['total']:,} parameters; "
+          f"{len(trainer.src_bank)} src / {len(trainer.dst_bank)} dst faces; starting at iteration {trainer.iteration}")
+    with _Progress("train", "it") as bar:
+        def show(s: dict) -> None:
+            bar.update(s["iteration"] - trainer_start, total)
+            if bar.bar is not None:
+                bar.bar.set_postfix_str(f"{s['ms_per_iter']:.0f} ms src {s['src']:.4f} dst {s['dst']:.4f}")
+
+        trainer_start = trainer.iteration
+        total = (a.iters - trainer_start) if a.iters else None
+        res = trainer.run(a.iters, a.minutes, progress=show)
+    print(f"stopped at iteration {res.iteration} ({res.stopped}) after {res.seconds / 60:.1f} min; "
+          f"checkpoint, preview.png and losses.png in {a.model}")
+    return 0
+
+
 # --- plumbing ----------------------------------------------------------------------------------------------------
 
 
@@ -261,10 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facelab", description="Face swapping for video: extract, train, merge, measure.")
     p.add_argument("--version", action="version", version=f"facelab {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{extract,detect,faceset}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{extract,detect,faceset,train}")
     _add_extract(sub)
     _add_detect(sub)
     _add_faceset(sub)
+    _add_train(sub)
     return p
 
 

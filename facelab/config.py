@@ -38,3 +38,38 @@ class ModelConfig:
     e_dims: int = 64
     d_dims: int = 64
     d_mask_dims: int = 22
+
+
+@dataclass
+class TrainConfig:
+    """How a swap model is trained. Options marked (resumable) may change when a run resumes."""
+
+    batch: int = 8  # global batch (split across torchrun ranks) (resumable)
+    lr: float = 5e-5  # (resumable) losses are batch means, see facelab/train/losses.py
+    optimizer: str = "adabelief"  # adabelief | rmsprop
+    lr_dropout: float = 1.0  # 1.0 = off; DFL's "lr_dropout y" is 0.3 (resumable)
+    clip_grad: float = 0.0  # global-norm clip; 0 = off (DFL's clipgrad uses 1.0) (resumable)
+    random_warp: bool = True  # (resumable)
+    random_src_flip: bool = False  # (resumable)
+    random_dst_flip: bool = True  # (resumable)
+    masked_training: bool = True  # (resumable)
+    eyes_mouth_prio: bool = False  # (resumable)
+    uniform_yaw: bool = False  # (resumable)
+    blur_out_mask: bool = False  # (resumable)
+    ct_mode: str = "none"  # none | rct | lct | mkl | idt | sot (resumable)
+    random_hsv_power: float = 0.0  # (resumable)
+    degrade_prob: float = 0.0  # probability of each degradation (blur, noise, jpeg, downsample) on inputs (resumable)
+    gan_power: float = 0.0  # (resumable)
+    gan_patch_size: int = 0  # 0 = resolution // 8
+    gan_dims: int = 16
+    true_face_power: float = 0.0  # DF only (resumable)
+    face_style_power: float = 0.0  # (resumable)
+    bg_style_power: float = 0.0  # (resumable)
+    pretrain: bool = False
+    precision: str = "auto"  # auto | bf16 | fp32 (resumable)
+    seed: int = 0
+    workers: int = 2  # data-loading processes per rank (resumable)
+    preview_every: int = 200  # iterations (resumable)
+    autosave_minutes: float = 25.0  # (resumable)
+    backup_every: int = 0  # keep a backup every N iterations; 0 = off (resumable)
+    backups_kept: int = 5  # (resumable)

@@ -31,7 +31,7 @@ from facelab.faceset.meta import FaceMeta
 from facelab.faceset.store import write_face
 from facelab.geometry.facetype import FaceType, transform_matrix
 from facelab.geometry.pose import head_pose
-from facelab.geometry.umeyama import apply_affine, invert_affine
+from facelab.geometry.umeyama import apply_affine, invert_affine, umeyama
 from facelab.imaging.sharpness import laplacian_sharpness
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.io.media import Frame, iter_frames, probe
@@ -216,7 +216,7 @@ def extract(
             for frame, faces in _find_faces(frames, finder, cfg):
                 if smoother is not None and frame.timestamp is not None:
                     smoothed = smoother(frame.timestamp, [(f.box, f.points) for f in faces])
-                    faces = [FoundFace(f.box, p, f.mesh) for f, p in zip(faces, smoothed)]
+                    faces = [_moved(f, p) for f, p in zip(faces, smoothed)]
                 written = 0
                 for idx, found in enumerate(faces):
                     if identity is not None and not identity.matches(frame.image, found):
@@ -251,6 +251,16 @@ def extract(
     write_atomic(out / SUMMARY_FILE, json.dumps({**asdict(summary), "fps": summary.fps}, indent=1).encode())
     finder.close()
     return summary
+
+
+def _moved(face: FoundFace, points: np.ndarray) -> FoundFace:
+    """``face`` with smoothed ``points``; its dense mesh follows by the similarity that maps old to new points."""
+    mesh = face.mesh
+    if mesh is not None:
+        t = umeyama(face.points, points)
+        mesh = mesh.copy()
+        mesh[:, :2] = apply_affine(t, mesh[:, :2])
+    return FoundFace(face.box, points, mesh)
 
 
 def _find_faces(

@@ -36,3 +36,17 @@ def hull_mask(shape: tuple[int, int], landmarks: np.ndarray, brow_expand: float 
     for part in _HULL_PARTS:
         cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lmk[part]).astype(np.int32)), 1)
     return mask.astype(np.float32)
+
+
+def eyes_mouth_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
+    """float32 (H, W) soft mask over both eyes and the inner mouth (DFL's eyes/mouth priority region): hulls of
+    36-41, 42-47 and 60-67, dilated by h/32 and blurred by h/16 so the loss also covers lids and lips."""
+    h = shape[0]
+    lmk = np.asarray(landmarks, dtype=np.float64)
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    for part in (slice(36, 42), slice(42, 48), slice(60, 68)):
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lmk[part]).astype(np.int32)), 1)
+    k = max(1, h // 32)
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    b = max(1, h // 16) | 1
+    return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (b, b), 0), 0, 1)

@@ -22,7 +22,10 @@ class DlibHogDetector(Detector):
         img, s = _downscale(image, self.max_side)
         rects, scores, _ = self._det.run(img, self.upsample, self.threshold)
         return largest_first(
-            [Box(r.left() / s, r.top() / s, r.right() / s, r.bottom() / s, float(sc)) for r, sc in zip(rects, scores)]
+            [
+                Box(r.left() / s, r.top() / s, r.right() / s, r.bottom() / s, float(sc), self.name)
+                for r, sc in zip(rects, scores)
+            ]
         )
 
 

@@ -27,5 +27,5 @@ class DlibMmodDetector(Detector):
         boxes = []
         for d in out:
             r = d.rect
-            boxes.append(Box(r.left() / s, r.top() / s, r.right() / s, r.bottom() / s, float(d.confidence)))
+            boxes.append(Box(r.left() / s, r.top() / s, r.right() / s, r.bottom() / s, float(d.confidence), self.name))
         return largest_first(boxes)

@@ -1,0 +1,22 @@
+"""Swap networks (SAEHD DF/LIAE) and the discriminators used by its optional losses."""
+
+from facelab.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+from facelab.models.saehd import (
+    SAEHD,
+    ModelConfigError,
+    SwapModule,
+    export_swap_torchscript,
+    parse_archi,
+    validate,
+)
+
+__all__ = [
+    "SAEHD",
+    "CodeDiscriminator",
+    "ModelConfigError",
+    "SwapModule",
+    "UNetPatchDiscriminator",
+    "export_swap_torchscript",
+    "parse_archi",
+    "validate",
+]

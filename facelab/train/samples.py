@@ -1,0 +1,173 @@
+"""Training samples: faces of a faceset re-cropped to the model's face type, augmented per DFL's recipe.
+
+Every sample is a pure function of ``(seed, k, side)`` where ``k`` is the global sample counter
+(``iteration * batch + slot``): which face it shows and every random choice in its augmentation. So data loading
+needs no saved state for an exact resume, any number of workers gives the same batches, and torchrun ranks
+take disjoint slots of the same global batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from facelab.config import TrainConfig
+from facelab.errors import FacesetError
+from facelab.faceset.meta import FaceMeta
+from facelab.faceset.store import face_files, read_face
+from facelab.geometry.facetype import PADDING, FaceType, transform_matrix
+from facelab.geometry.umeyama import apply_affine
+from facelab.imaging import color, warp
+from facelab.imaging.masks import eyes_mouth_mask, hull_mask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FaceBank:
+    """A faceset held in memory at the model's resolution and face type."""
+
+    images: np.ndarray  # (N, R, R, 3) uint8 RGB
+    masks: np.ndarray  # (N, R, R) uint8 0/255 landmark-hull masks
+    em_masks: np.ndarray  # (N, R, R) uint8 eyes+mouth masks
+    yaws: np.ndarray  # (N,) degrees
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int) -> FaceBank:
+    """Read every face of ``folder``, re-crop it to ``face_type`` at ``resolution`` (cubic), and build its masks."""
+    face_type = FaceType.parse(face_type) if isinstance(face_type, str) else face_type
+    files = face_files(folder)
+    if not files:
+        raise FacesetError(f"{folder}: faceset is empty (run 'facelab extract' first)")
+    n = len(files)
+    images = np.empty((n, resolution, resolution, 3), np.uint8)
+    masks = np.empty((n, resolution, resolution), np.uint8)
+    em = np.empty((n, resolution, resolution), np.uint8)
+    yaws = np.empty(n, np.float32)
+    narrower = 0
+    for i, path in enumerate(files):
+        img, meta = read_face(path)
+        if min(img.shape[:2]) < resolution // 2:
+            log.warning("%s: %d px face is upscaled more than 2x to the model's %d px", path, img.shape[0], resolution)
+        narrower += PADDING[FaceType.parse(meta.face_type)] < PADDING[face_type]
+        images[i], lmk = recrop(img, meta, face_type, resolution)
+        masks[i] = hull_mask((resolution, resolution), lmk) * 255
+        em[i] = eyes_mouth_mask((resolution, resolution), lmk) * 255
+        yaws[i] = meta.yaw
+    if narrower:
+        log.warning("%s: %d faces were extracted with a tighter face type than the model's %s; their crops have "
+                    "empty borders (re-extract with --face-type %s or wider)", folder, narrower, face_type.value,
+                    face_type.value)
+    return FaceBank(images, masks, em, yaws, [p.name for p in files])
+
+
+def recrop(image: np.ndarray, meta: FaceMeta, face_type: FaceType, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The face re-framed from its aligned crop to ``face_type`` at ``resolution``, and its landmarks there."""
+    m = transform_matrix(meta.landmarks, resolution, face_type)
+    out = cv2.warpAffine(image, m, (resolution, resolution), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return out, apply_affine(m, meta.landmarks)
+
+
+class PairDataset(Dataset):
+    """Sample ``k`` -> one augmented src face and one augmented dst face, as float32 CHW tensors in [0, 1]."""
+
+    def __init__(self, src: FaceBank, dst: FaceBank, cfg: TrainConfig) -> None:
+        self.src, self.dst, self.cfg = src, dst, cfg
+        self._yaw_bins = {side: _yaw_bins(bank.yaws) for side, bank in (("src", src), ("dst", dst))}
+
+    def __len__(self) -> int:  # samples are drawn by counter, not by index; this bounds nothing
+        return 2**62
+
+    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+        out = {}
+        for side_id, (side, bank, flip_ok) in enumerate(
+            (("src", self.src, self.cfg.random_src_flip), ("dst", self.dst, self.cfg.random_dst_flip))
+        ):
+            rng = np.random.default_rng([self.cfg.seed, k, side_id])
+            i = self._pick(side, bank, k, rng)
+            img = bank.images[i].astype(np.float32) / 255.0
+            if side == "src" and self.cfg.ct_mode != "none":
+                ref = self.dst.images[rng.integers(len(self.dst))].astype(np.float32) / 255.0
+                # training uses DFL's cheaper 10 x 5 sliced-OT setting; merge uses 10 x 30
+                opts = {"steps": 10, "directions": 5} if self.cfg.ct_mode == "sot" else {}
+                img = color.transfer(self.cfg.ct_mode, img, ref, rng=rng, **opts)
+            sample = augment(img, bank.masks[i], bank.em_masks[i], self.cfg, flip_ok, rng)
+            out.update({f"{side}_{name}": t for name, t in sample.items()})
+        return out
+
+    def _pick(self, side: str, bank: FaceBank, k: int, rng: np.random.Generator) -> int:
+        if self.cfg.uniform_yaw:
+            bins = self._yaw_bins[side]
+            members = bins[rng.integers(len(bins))]
+            return int(members[rng.integers(len(members))])
+        n = len(bank)
+        epoch, pos = divmod(k, n)  # each face once per epoch, in a seeded order
+        return int(np.random.default_rng([self.cfg.seed, epoch, 7 + (side == "dst")]).permutation(n)[pos])
+
+
+def _yaw_bins(yaws: np.ndarray, nbins: int = 128, limit: float = 68.75) -> list[np.ndarray]:
+    """Face indices grouped into equal yaw bins over +-1.2 rad (DFL's uniform_yaw); empty bins dropped."""
+    edges = np.linspace(-limit, limit, nbins + 1)
+    which = np.clip(np.digitize(yaws, edges) - 1, 0, nbins - 1)
+    return [np.flatnonzero(which == b) for b in range(nbins) if (which == b).any()]
+
+
+def augment(img: np.ndarray, mask: np.ndarray, em: np.ndarray, cfg: TrainConfig, flip_ok: bool,
+            rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    """DFL's sample recipe: colour (HSV) jitter -> one random affine + flip for all outputs -> random grid warp
+    and degradations on the network input only."""
+    size = img.shape[0]
+    if cfg.random_hsv_power > 0:
+        img = warp.random_hsv(img, cfg.random_hsv_power, rng)
+    p = warp.gen_warp_params(size, rng, flip_prob=0.4 if flip_ok else 0.0)
+    target = warp.apply_warp(img, p, warp=False, transform=True, flip=True)
+    warped = warp.apply_warp(img, p, warp=cfg.random_warp, transform=True, flip=True)
+    m = mask.astype(np.float32) / 255.0
+    e = em.astype(np.float32) / 255.0
+    kw = {"warp": False, "transform": True, "flip": True, "border": cv2.BORDER_CONSTANT, "interpolation": cv2.INTER_LINEAR}
+    m = warp.apply_warp(m, p, **kw)
+    e = warp.apply_warp(e, p, **kw)
+    e = e / e.max() if e.max() > 0 else e
+    if cfg.degrade_prob > 0:
+        p_ = cfg.degrade_prob
+        warped = warp.random_degrade(warped, rng, blur=p_, noise=p_, jpeg=p_, downsample=p_)
+    return {
+        "warped": _chw(warped),
+        "target": _chw(target),
+        "mask": torch.from_numpy(np.ascontiguousarray(np.clip(m, 0, 1)))[None],
+        "em": torch.from_numpy(np.ascontiguousarray(np.clip(e, 0, 1) * (m > 0)))[None],
+    }
+
+
+def _chw(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(np.clip(img, 0, 1).transpose(2, 0, 1), dtype=np.float32))
+
+
+class CounterBatchSampler(Sampler[list[int]]):
+    """Batches of global sample counters, starting at ``start_iter``: iteration i, rank r of R takes
+    ``i * batch + r * (batch // R) + [0, batch // R)``."""
+
+    def __init__(self, batch: int, start_iter: int = 0, rank: int = 0, world: int = 1) -> None:
+        if batch % world:
+            raise ValueError(f"batch {batch} is not divisible by the {world} torchrun processes")
+        self.batch, self.it, self.rank, self.local = batch, start_iter, rank, batch // world
+
+    def __iter__(self):
+        it = self.it
+        while True:
+            base = it * self.batch + self.rank * self.local
+            yield list(range(base, base + self.local))
+            it += 1
+
+    def __len__(self) -> int:
+        return 2**62

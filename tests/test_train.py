@@ -1,0 +1,241 @@
+"""Training: a real loss goes down on real faces, resume is bit-exact, crashes never lose a model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from facelab.config import ExtractConfig, ModelConfig, TrainConfig
+from facelab.errors import FacelabError
+from facelab.extract.pipeline import extract
+from facelab.train import checkpoint
+from facelab.train.loop import Trainer
+
+TINY = ModelConfig(archi="df-ud", resolution=64, face_type="full", ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8)
+FAST = TrainConfig(batch=4, workers=0, precision="fp32", preview_every=0, autosave_minutes=1e9, seed=3)
+
+
+def _variants(img: np.ndarray, n: int) -> list[np.ndarray]:
+    """Small rotations / zooms of one photo: a faceset with some pose variety from a single public-domain image."""
+    h, w = img.shape[:2]
+    out = []
+    for i in range(n):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), (-8 + 16 * i / max(1, n - 1)), 1.0 + 0.04 * (i % 3))
+        out.append(cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+@pytest.fixture(scope="module")
+def facesets(tmp_path_factory, hopper, astronaut) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("fs")
+    for name, img in (("src", hopper), ("dst", astronaut)):
+        d = root / f"{name}_in"
+        d.mkdir()
+        for i, v in enumerate(_variants(img, 6)):
+            cv2.imwrite(str(d / f"{name}{i}.jpg"), cv2.cvtColor(v, cv2.COLOR_RGB2BGR))
+        s = extract(d, root / name, ExtractConfig(size=128, face_type="whole_face"))
+        assert s.faces_written == 6
+    return root / "src", root / "dst"
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(model_dir / "checkpoint" / "model.safetensors"))
+
+
+def test_training_reduces_reconstruction_loss(tmp_path, facesets):
+    src, dst = facesets
+    tr = Trainer(src, dst, tmp_path / "m", TINY, replace(FAST, lr=5e-4))
+    res = tr.run(iterations=80)
+    h = res.history
+    assert np.mean(h["src"][-10:]) < 0.8 * np.mean(h["src"][:10])
+    assert np.mean(h["dst"][-10:]) < 0.8 * np.mean(h["dst"][:10])
+    for f in ("preview.png", "losses.png", "config.json"):
+        assert (tmp_path / "m" / f).stat().st_size > 0
+    assert cv2.imread(str(tmp_path / "m" / "preview.png")).shape[1] == 5 * 64
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["model"]["archi"] == "df-ud" and cfg["param_counts"]["total"] > 0
+
+
+def test_tensorboard_scalars(tmp_path, facesets):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    Trainer(*facesets, tmp_path / "m", TINY, FAST).run(iterations=3)
+    ev = EventAccumulator(str(tmp_path / "m" / "tensorboard"))
+    ev.Reload()
+    tags = ev.Tags()["scalars"]
+    assert {"loss/src", "loss/dst", "lr", "speed/it_per_s"} <= set(tags)
+    assert [e.step for e in ev.Scalars("loss/src")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_is_bit_exact(tmp_path, facesets, workers):
+    cfg = replace(FAST, workers=workers, lr_dropout=0.3)  # lr dropout draws random masks: must be reproduced too
+    Trainer(*facesets, tmp_path / "once", TINY, cfg).run(iterations=12)
+    Trainer(*facesets, tmp_path / "twice", TINY, cfg).run(iterations=6)
+    Trainer(*facesets, tmp_path / "twice", TINY, cfg).run(iterations=12)
+    a, b = _weights(tmp_path / "once"), _weights(tmp_path / "twice")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ha = json.loads((tmp_path / "once" / "checkpoint" / "state.json").read_text())["history"]["src"]
+    hb = json.loads((tmp_path / "twice" / "checkpoint" / "state.json").read_text())["history"]["src"]
+    assert ha == hb
+
+
+def _cli_train(src: Path, dst: Path, model: Path, iters: int) -> list[str]:
+    return [sys.executable, "-m", "facelab.cli", "train", "--src", str(src), "--dst", str(dst), "--model", str(model),
+            "--iters", str(iters), "--archi", "df-ud", "--resolution", "64", "--ae-dims", "32", "--e-dims", "16",
+            "--d-dims", "16", "--d-mask-dims", "8", "--batch", "4", "--workers", "0", "--precision", "fp32",
+            "--preview-every", "0", "--seed", "3"]
+
+
+def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, facesets):
+    """N iterations in one go == N/2, then a run killed with SIGKILL part-way (autosaving constantly, so the kill
+    may land inside a save), then resumed to N."""
+    src, dst = facesets
+    n = 40
+    subprocess.run(_cli_train(src, dst, tmp_path / "once", n), check=True, capture_output=True)
+    subprocess.run(_cli_train(src, dst, tmp_path / "k", n // 2), check=True, capture_output=True)
+    autosave_often = ["--autosave-minutes", "0.001"]
+    p = subprocess.Popen(_cli_train(src, dst, tmp_path / "k", n) + autosave_often, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    state_file = tmp_path / "k" / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 120
+    while p.poll() is None and time.monotonic() < deadline:
+        try:
+            if json.loads(state_file.read_text())["iteration"] >= n // 2 + 5:
+                break
+        except (OSError, ValueError):
+            pass  # between renames: exactly the state a kill may leave
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    killed_at = checkpoint.load(tmp_path / "k").state["iteration"]
+    assert n // 2 <= killed_at <= n
+    subprocess.run(_cli_train(src, dst, tmp_path / "k", n), check=True, capture_output=True)
+    a, b = _weights(tmp_path / "once"), _weights(tmp_path / "k")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_crash_between_renames_leaves_a_loadable_checkpoint(tmp_path, facesets, monkeypatch):
+    tr = Trainer(*facesets, tmp_path / "m", TINY, FAST)
+    tr.run(iterations=2)
+    real_replace = os.replace
+    calls = []
+
+    def crash_on_second(a, b):
+        calls.append((a, b))
+        if len(calls) == 2:  # old moved aside, new not yet in place: the worst moment
+            raise KeyboardInterrupt("power cut")
+        return real_replace(a, b)
+
+    monkeypatch.setattr(checkpoint.os, "replace", crash_on_second)
+    tr.iteration = 99
+    with pytest.raises(KeyboardInterrupt):
+        tr.save()
+    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
+    ck = checkpoint.load(tmp_path / "m")
+    assert ck is not None and ck.state["iteration"] == 2
+
+
+def test_disk_full_during_save_keeps_old_checkpoint(tmp_path, facesets, monkeypatch):
+    import errno
+
+    import safetensors.torch
+
+    tr = Trainer(*facesets, tmp_path / "m", TINY, FAST)
+    tr.run(iterations=2)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    with pytest.raises(FacelabError, match="out of disk space.*previous checkpoint is intact"):
+        tr.save()
+    monkeypatch.setattr(checkpoint, "save_file", safetensors.torch.save_file)
+    assert checkpoint.load(tmp_path / "m").state["iteration"] == 2
+    assert not (tmp_path / "m" / "checkpoint.tmp").exists()
+
+
+def test_corrupt_checkpoint_falls_back_to_backup(tmp_path, facesets, caplog):
+    cfg = replace(FAST, backup_every=2)
+    Trainer(*facesets, tmp_path / "m", TINY, cfg).run(iterations=2)
+    Trainer(*facesets, tmp_path / "m", TINY, cfg).run(iterations=3)
+    (tmp_path / "m" / "checkpoint" / "model.safetensors").write_bytes(b"garbage")
+    tr = Trainer(*facesets, tmp_path / "m", TINY, cfg)
+    assert tr.iteration == 2
+    assert any("corrupt checkpoint" in r.getMessage() for r in caplog.records)
+
+
+def test_changing_fixed_options_on_resume_is_refused(tmp_path, facesets):
+    Trainer(*facesets, tmp_path / "m", TINY, FAST).run(iterations=1)
+    with pytest.raises(FacelabError, match="cannot change on resume: resolution 64 -> 96"):
+        Trainer(*facesets, tmp_path / "m", replace(TINY, resolution=96), FAST, given={"resolution"})
+    # resumable options may change
+    tr = Trainer(*facesets, tmp_path / "m", TINY, replace(FAST, lr=1e-4, batch=2), given={"lr", "batch"})
+    assert tr.tcfg.lr == 1e-4 and tr.tcfg.batch == 2 and tr.iteration == 1
+
+
+def test_non_finite_loss_skips_the_step(tmp_path, facesets, caplog):
+    tr = Trainer(*facesets, tmp_path / "m", TINY, FAST)
+    tr.run(iterations=1)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    real = tr.model.forward
+
+    def poisoned(src, dst):
+        out = real(src, dst)
+        out["pred_src_src"] = out["pred_src_src"] * float("nan")
+        return out
+
+    tr.model.forward = poisoned
+    tr._ddp_model = tr.model
+    tr.run(iterations=2)
+    assert any("non-finite" in r.getMessage() or "nan" in r.getMessage().lower() for r in caplog.records)
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_bad_facesets(tmp_path, facesets):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FacelabError, match="faceset is empty"):
+        Trainer(empty, facesets[1], tmp_path / "m", TINY, FAST)
+    with pytest.raises(FacelabError, match="same faceset"):
+        Trainer(facesets[0], facesets[0], tmp_path / "m2", TINY, FAST)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    cv2.imwrite(str(foreign / "x.jpg"), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(FacelabError, match="not a facelab face"):
+        Trainer(foreign, facesets[1], tmp_path / "m3", TINY, FAST)
+
+
+def test_pretrain_then_finetune_resets_inters(tmp_path, facesets):
+    src, dst = facesets
+    pre = Trainer(src, src, tmp_path / "m", TINY, replace(FAST, pretrain=True))
+    pre.run(iterations=2)
+    enc = pre.model.encoder.state_dict()
+    ft = Trainer(src, dst, tmp_path / "m", TINY, FAST, given={"pretrain"})
+    assert ft.iteration == 0
+    for k, v in ft.model.encoder.state_dict().items():  # encoder kept
+        assert torch.equal(v, enc[k])
+
+
+def test_cli_dry_run_prints_param_counts(capsys):
+    from facelab.cli import main
+
+    assert main(["train", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "liae-ud @ 128" in out and "82,376,555" in out
