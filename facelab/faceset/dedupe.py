@@ -28,7 +28,7 @@ _EPS = 1e-5  # float32 slack so a lower bound never prunes a true pair
 _BLOCK_ELEMS = 1 << 22  # ~16 MB of float32 per vectorised step
 
 
-def find_duplicates(folder: str | Path, threshold: float = 0.05) -> list[tuple[Path, Path]]:
+def find_duplicates(folder: str | Path, threshold: float = 0.015) -> list[tuple[Path, Path]]:
     """(duplicate, kept) pairs, in name order of the duplicate.
 
     Faces closer than ``threshold`` (mean absolute difference of 64x64 grayscale in [0, 1]) are near-duplicates.
