@@ -320,6 +320,26 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a trained model's dst->src swap as a TorchScript file")
+    p.add_argument("--model", required=True, help="model folder from 'facelab train'")
+    p.add_argument("-o", "--output", required=True, help="TorchScript file to write (.pt)")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from facelab.models.saehd import export_swap_torchscript
+    from facelab.train.checkpoint import load_model
+
+    model, cfg = load_model(a.model)
+    export_swap_torchscript(model, a.output)
+    print(
+        f"{a.output}: TorchScript swap of {cfg.archi} @ {cfg.resolution} (input N x 3 x {cfg.resolution} x "
+        f"{cfg.resolution} RGB in [0, 1]; outputs face, swap mask, dst mask)"
+    )
+    return 0
+
+
 # --- plumbing ----------------------------------------------------------------------------------------------------
 
 
@@ -349,11 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facelab", description="Face swapping for video: extract, train, merge, measure.")
     p.add_argument("--version", action="version", version=f"facelab {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{extract,detect,faceset,train}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{extract,detect,faceset,train,export}")
     _add_extract(sub)
     _add_detect(sub)
     _add_faceset(sub)
     _add_train(sub)
+    _add_export(sub)
     return p
 
 

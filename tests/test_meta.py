@@ -124,3 +124,14 @@ def test_readme_reader_is_short_and_reads_both_formats(tmp_path):
         write_face(path, _image(), meta)
         d = ns["read_facelab_meta"](str(path))
         assert d["frame_index"] == 7 and len(d["landmarks"]) == 68 and d["extra"]["big"] == meta.extra["big"]
+
+
+def test_written_files_are_ordinary_readable_files(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "f.jpg"
+    write_face(path, _image(), _meta())
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

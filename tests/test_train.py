@@ -95,10 +95,42 @@ def test_resume_is_bit_exact(tmp_path, facesets, workers):
 
 
 def _cli_train(src: Path, dst: Path, model: Path, iters: int) -> list[str]:
-    return [sys.executable, "-m", "facelab.cli", "train", "--src", str(src), "--dst", str(dst), "--model", str(model),
-            "--iters", str(iters), "--archi", "df-ud", "--resolution", "64", "--ae-dims", "32", "--e-dims", "16",
-            "--d-dims", "16", "--d-mask-dims", "8", "--batch", "4", "--workers", "0", "--precision", "fp32",
-            "--preview-every", "0", "--seed", "3"]
+    return [
+        sys.executable,
+        "-m",
+        "facelab.cli",
+        "train",
+        "--src",
+        str(src),
+        "--dst",
+        str(dst),
+        "--model",
+        str(model),
+        "--iters",
+        str(iters),
+        "--archi",
+        "df-ud",
+        "--resolution",
+        "64",
+        "--ae-dims",
+        "32",
+        "--e-dims",
+        "16",
+        "--d-dims",
+        "16",
+        "--d-mask-dims",
+        "8",
+        "--batch",
+        "4",
+        "--workers",
+        "0",
+        "--precision",
+        "fp32",
+        "--preview-every",
+        "0",
+        "--seed",
+        "3",
+    ]
 
 
 def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, facesets):
@@ -109,8 +141,9 @@ def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, facesets):
     subprocess.run(_cli_train(src, dst, tmp_path / "once", n), check=True, capture_output=True)
     subprocess.run(_cli_train(src, dst, tmp_path / "k", n // 2), check=True, capture_output=True)
     autosave_often = ["--autosave-minutes", "0.001"]
-    p = subprocess.Popen(_cli_train(src, dst, tmp_path / "k", n) + autosave_often, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        _cli_train(src, dst, tmp_path / "k", n) + autosave_often, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     state_file = tmp_path / "k" / "checkpoint" / "state.json"
     deadline = time.monotonic() + 120
     while p.poll() is None and time.monotonic() < deadline:
@@ -195,8 +228,8 @@ def test_non_finite_loss_skips_the_step(tmp_path, facesets, caplog):
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
     real = tr.model.forward
 
-    def poisoned(src, dst):
-        out = real(src, dst)
+    def poisoned(src, dst, **kw):
+        out = real(src, dst, **kw)
         out["pred_src_src"] = out["pred_src_src"] * float("nan")
         return out
 
@@ -239,3 +272,36 @@ def test_cli_dry_run_prints_param_counts(capsys):
     assert main(["train", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "liae-ud @ 128" in out and "82,376,555" in out
+
+
+def test_torchrun_ddp_matches_one_process(tmp_path, facesets):
+    """torchrun with 2 CPU processes (gloo) follows the same loss trajectory as 1 process with the same global batch."""
+    src, dst = facesets
+    one = _cli_train(src, dst, tmp_path / "one", 6)
+    subprocess.run(one, check=True, capture_output=True)
+    ddp = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", *one[2:]]
+    ddp[ddp.index(str(tmp_path / "one"))] = str(tmp_path / "ddp")
+    r = subprocess.run(ddp, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    h1 = json.loads((tmp_path / "one" / "checkpoint" / "state.json").read_text())["history"]
+    h2 = json.loads((tmp_path / "ddp" / "checkpoint" / "state.json").read_text())["history"]
+    for key in ("src", "dst"):
+        np.testing.assert_allclose(h2[key], h1[key], rtol=2e-3)
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "ddp")
+    for k in a:  # all-reduce sums in another order; the optimizer's 1/sqrt(s) amplifies the last bits a little
+        assert (b[k] - a[k]).abs().max() < 1e-3, k
+        assert (b[k] - a[k]).abs().mean() <= 0.02 * a[k].abs().mean() + 1e-7, k
+
+
+def test_export_torchscript_from_model_dir(tmp_path, facesets, capsys):
+    from facelab.cli import main
+    from facelab.train.checkpoint import load_model
+
+    Trainer(*facesets, tmp_path / "m", TINY, FAST).run(iterations=1)
+    assert main(["export", "--model", str(tmp_path / "m"), "-o", str(tmp_path / "swap.pt")]) == 0
+    ts = torch.jit.load(str(tmp_path / "swap.pt"))
+    model, _ = load_model(tmp_path / "m")
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for got, want in zip(ts(x), model.swap(x)):
+            torch.testing.assert_close(got, want)

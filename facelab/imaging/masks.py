@@ -50,3 +50,14 @@ def eyes_mouth_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     b = max(1, h // 16) | 1
     return np.clip(cv2.GaussianBlur(mask.astype(np.float32), (b, b), 0), 0, 1)
+
+
+def polygon_mask(shape: tuple[int, int], polygons: list[dict]) -> np.ndarray:
+    """float32 (H, W) mask from labelled polygons ``[{"type": "include"|"exclude", "points": [[x, y], ...]}]``:
+    the union of includes minus the union of excludes (DFL's XSeg label rule)."""
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    for kind, value in (("include", 1), ("exclude", 0)):
+        for poly in polygons:
+            if poly.get("type") == kind and len(poly.get("points", [])) >= 3:
+                cv2.fillPoly(mask, [np.round(np.asarray(poly["points"], np.float64)).astype(np.int32)], value)
+    return mask.astype(np.float32)

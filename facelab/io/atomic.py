@@ -20,6 +20,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; faces and checkpoints are ordinary files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -31,6 +32,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         if e.errno == errno.ENOSPC:
             raise FacelabError(f"{path}: out of disk space (partial file removed)") from e
         raise FacelabError(f"{path}: cannot write ({e.strerror or e})") from e
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def ensure_writable_dir(path: str | os.PathLike[str]) -> Path:

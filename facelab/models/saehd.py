@@ -346,21 +346,24 @@ class SAEHD(nn.Module):
 
     # -- computation -------------------------------------------------------------------------------------------------
 
-    def forward(self, src: Tensor, dst: Tensor, detach_swap_code: bool = False) -> dict[str, Tensor]:
+    def forward(
+        self, src: Tensor, dst: Tensor, detach_swap_code: bool = False, with_swap: bool = True
+    ) -> dict[str, Tensor]:
         """src [Ns,3,R,R], dst [Nd,3,R,R] -> predictions (RGB [.,3,R,R], masks [.,1,R,R]) and codes.
 
         ``src_code``/``dst_code`` are the decoder inputs (DF: inter outputs, what the true-face discriminator judges;
         LIAE: the concatenated codes). ``detach_swap_code`` stops gradients from pred_src_dst into the code, as
-        the face-style loss wants.
+        the face-style loss wants. ``with_swap=False`` skips the swap decode (a third of the decoder work) when no
+        loss needs it; pred_src_dst / pred_src_dstm are then absent.
         """
         ns, nd = src.shape[0], dst.shape[0]
         z = self.encoder(torch.cat([src, dst]))  # one pass for both sides: no batch statistics anywhere
         if self.kind == "df":
             src_code, dst_code = self.inter(z).split([ns, nd])
             swap_code = dst_code.detach() if detach_swap_code else dst_code
-            rgb, mask = self.decoder_src(torch.cat([src_code, swap_code]))
-            pred_src_src, pred_src_dst = rgb.split([ns, nd])
-            pred_src_srcm, pred_src_dstm = mask.split([ns, nd])
+            rgb, mask = self.decoder_src(torch.cat([src_code, swap_code]) if with_swap else src_code)
+            pred_src_src, pred_src_dst = rgb.split([ns, nd]) if with_swap else (rgb, None)
+            pred_src_srcm, pred_src_dstm = mask.split([ns, nd]) if with_swap else (mask, None)
             pred_dst_dst, pred_dst_dstm = self.decoder_dst(dst_code)
         else:
             ab_src, ab_dst = self.inter_AB(z).split([ns, nd])
@@ -370,10 +373,14 @@ class SAEHD(nn.Module):
             swap_code = torch.cat([ab_dst, ab_dst], dim=1)
             if detach_swap_code:
                 swap_code = swap_code.detach()
-            rgb, mask = self.decoder(torch.cat([src_code, dst_code, swap_code]))  # one decoder pass for all three
-            pred_src_src, pred_dst_dst, pred_src_dst = rgb.split([ns, nd, nd])
-            pred_src_srcm, pred_dst_dstm, pred_src_dstm = mask.split([ns, nd, nd])
-        return {
+            codes = [src_code, dst_code, swap_code] if with_swap else [src_code, dst_code]
+            sizes = [ns, nd, nd] if with_swap else [ns, nd]
+            rgb, mask = self.decoder(torch.cat(codes))  # one decoder pass for all
+            pred_src_src, pred_dst_dst, *pred_src_dst = rgb.split(sizes)
+            pred_src_srcm, pred_dst_dstm, *pred_src_dstm = mask.split(sizes)
+            pred_src_dst = pred_src_dst[0] if with_swap else None
+            pred_src_dstm = pred_src_dstm[0] if with_swap else None
+        out = {
             "pred_src_src": pred_src_src,
             "pred_src_srcm": pred_src_srcm,
             "pred_dst_dst": pred_dst_dst,
@@ -383,6 +390,7 @@ class SAEHD(nn.Module):
             "src_code": src_code,
             "dst_code": dst_code,
         }
+        return {k: v for k, v in out.items() if v is not None}
 
     def swap(self, dst: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """dst [N,3,R,R] -> (swapped face [N,3,R,R], swap mask [N,1,R,R] (learned-prd), dst->dst mask (learned-dst))."""

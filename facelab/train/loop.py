@@ -73,8 +73,9 @@ class _Dist:
         return self.rank == 0
 
 
-def resolve_configs(model_dir: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, given: set[str]) -> tuple[
-        ModelConfig, TrainConfig, bool]:
+def resolve_configs(
+    model_dir: Path, model_cfg: ModelConfig, train_cfg: TrainConfig, given: set[str]
+) -> tuple[ModelConfig, TrainConfig, bool]:
     """Configs for this run. A new model dir takes the ones given; an existing one keeps its own, with the
     resumable options in ``given`` overridden. Changing anything else is refused with the list of differences."""
     path = model_dir / CONFIG_FILE
@@ -85,13 +86,20 @@ def resolve_configs(model_dir: Path, model_cfg: ModelConfig, train_cfg: TrainCon
         old_m, old_t = ModelConfig(**saved["model"]), TrainConfig(**saved["train"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FacelabError(f"{path}: not a facelab model config ({e})") from e
-    refused = [f"{f.name} {getattr(old_m, f.name)} -> {getattr(model_cfg, f.name)}" for f in fields(ModelConfig)
-               if f.name in given and getattr(old_m, f.name) != getattr(model_cfg, f.name)]
-    refused += [f"{f.name} {getattr(old_t, f.name)} -> {getattr(train_cfg, f.name)}" for f in fields(TrainConfig)
-                if f.name in given and f.name not in RESUMABLE and getattr(old_t, f.name) != getattr(train_cfg, f.name)]
+    refused = [
+        f"{f.name} {getattr(old_m, f.name)} -> {getattr(model_cfg, f.name)}"
+        for f in fields(ModelConfig)
+        if f.name in given and getattr(old_m, f.name) != getattr(model_cfg, f.name)
+    ]
+    refused += [
+        f"{f.name} {getattr(old_t, f.name)} -> {getattr(train_cfg, f.name)}"
+        for f in fields(TrainConfig)
+        if f.name in given and f.name not in RESUMABLE and getattr(old_t, f.name) != getattr(train_cfg, f.name)
+    ]
     if refused:
-        raise FacelabError(f"{model_dir}: these options cannot change on resume: {', '.join(refused)} "
-                           "(use a new --model folder)")
+        raise FacelabError(
+            f"{model_dir}: these options cannot change on resume: {', '.join(refused)} (use a new --model folder)"
+        )
     t = replace(old_t, **{k: getattr(train_cfg, k) for k in given if k in RESUMABLE})
     return old_m, t, True
 
@@ -111,8 +119,15 @@ def _precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
 class Trainer:
     """Holds one run's model, optimizers and data; ``run`` trains until a limit and checkpoints."""
 
-    def __init__(self, src: str | Path, dst: str | Path, model_dir: str | Path, model_cfg: ModelConfig,
-                 train_cfg: TrainConfig, given: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        src: str | Path,
+        dst: str | Path,
+        model_dir: str | Path,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        given: set[str] | None = None,
+    ) -> None:
         self.dist = _Dist()
         self.model_dir = Path(model_dir)
         src, dst = Path(src), Path(dst)
@@ -130,7 +145,7 @@ class Trainer:
         self.src_bank = load_bank(src, self.mcfg.face_type, res)
         self.dst_bank = self.src_bank if train_cfg.pretrain and src == dst else load_bank(dst, self.mcfg.face_type, res)
         torch.manual_seed(self.tcfg.seed)
-        self.model = SAEHD(self.mcfg).to(self.dist.device)
+        self.model = SAEHD(self.mcfg).to(self.dist.device, memory_format=torch.channels_last)
         self.iteration = 0
         self.history: dict[str, list[float]] = {}
         self._build_discriminators()
@@ -173,7 +188,9 @@ class Trainer:
         return {k: v for k, v in (("g", self.opt), ("d", self.opt_d), ("code_d", self.opt_code)) if v is not None}
 
     def _modules(self) -> dict[str, torch.nn.Module]:
-        return {k: v for k, v in (("model", self.model), ("gan_d", self.gan_d), ("code_d", self.code_d)) if v is not None}
+        return {
+            k: v for k, v in (("model", self.model), ("gan_d", self.gan_d), ("code_d", self.code_d)) if v is not None
+        }
 
     def _wrap_ddp(self, model: torch.nn.Module) -> torch.nn.Module:
         if self.dist.world == 1:
@@ -193,7 +210,9 @@ class Trainer:
             try:
                 mod.load_state_dict(sd)
             except RuntimeError as e:
-                raise FacelabError(f"{self.model_dir}: checkpoint does not fit this model ({str(e).splitlines()[0]})") from e
+                raise FacelabError(
+                    f"{self.model_dir}: checkpoint does not fit this model ({str(e).splitlines()[0]})"
+                ) from e
         was_pretrain = ck.state.get("pretrain", False)
         self.iteration = int(ck.state["iteration"])
         self.history = ck.state.get("history", {})
@@ -211,8 +230,12 @@ class Trainer:
                     g["lr"] = self.tcfg.lr
 
     def _write_config(self) -> None:
-        doc = {"model": asdict(self.mcfg), "train": asdict(self.tcfg), "facelab_version": __version__,
-               "param_counts": self.model.param_counts()}
+        doc = {
+            "model": asdict(self.mcfg),
+            "train": asdict(self.tcfg),
+            "facelab_version": __version__,
+            "param_counts": self.model.param_counts(),
+        }
         write_atomic(self.model_dir / CONFIG_FILE, json.dumps(doc, indent=1).encode())
 
     # --- one iteration -----------------------------------------------------------------------------------------
@@ -222,40 +245,55 @@ class Trainer:
         t, res = self.tcfg, self.mcfg.resolution
         dev = self.dist.device
         b = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+        need_swap = not t.pretrain and (t.face_style_power > 0 or t.bg_style_power > 0)
         with torch.autocast(dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            out = self._ddp_model(b["src_warped"], b["dst_warped"])
+            out = self._ddp_model(_cl(b["src_warped"]), _cl(b["dst_warped"]), with_swap=need_swap)
         out = {k: v.float() for k, v in out.items()}
         src_t, dst_t = b["src_target"], b["dst_target"]
         if t.blur_out_mask:
             src_t = losses.blur_out_mask(src_t, b["src_mask"], res)
             dst_t = losses.blur_out_mask(dst_t, b["dst_mask"], res)
         em = t.eyes_mouth_prio
-        ls = losses.recon_loss(src_t, out["pred_src_src"], b["src_mask"], out["pred_src_srcm"], res,
-                               masked=t.masked_training, em_mask=b["src_em"] if em else None)
-        ld = losses.recon_loss(dst_t, out["pred_dst_dst"], b["dst_mask"], out["pred_dst_dstm"], res,
-                               masked=t.masked_training, em_mask=b["dst_em"] if em else None)
+        ls = losses.recon_loss(
+            src_t,
+            out["pred_src_src"],
+            b["src_mask"],
+            out["pred_src_srcm"],
+            res,
+            masked=t.masked_training,
+            em_mask=b["src_em"] if em else None,
+        )
+        ld = losses.recon_loss(
+            dst_t,
+            out["pred_dst_dst"],
+            b["dst_mask"],
+            out["pred_dst_dstm"],
+            res,
+            masked=t.masked_training,
+            em_mask=b["dst_em"] if em else None,
+        )
         total = ls["total"].mean() + ld["total"].mean()
-        scal = {"src": float(ls["total"].mean()), "dst": float(ld["total"].mean())}
+        scal = {"src": float(ls["total"].detach().mean()), "dst": float(ld["total"].detach().mean())}
         if t.face_style_power > 0 and not t.pretrain:
             blur_r = res // 8
             a = losses.gaussian_blur(out["pred_src_dst"] * out["pred_src_dstm"], blur_r)
             ref = losses.gaussian_blur((out["pred_dst_dst"] * out["pred_dst_dstm"]).detach(), blur_r)
             fs = losses.style_loss(a, ref).mean() * (100.0 * t.face_style_power)
-            total, scal["face_style"] = total + fs, float(fs)
+            total, scal["face_style"] = total + fs, _f(fs)
         if t.bg_style_power > 0 and not t.pretrain:
             m = 1 - losses.gaussian_blur(b["dst_mask"], max(1, res // 32)).clamp(0, 1)
             k = int(res / 11.6)
             bg = (losses.dssim(out["pred_src_dst"] * m, dst_t * m, k) * 10 * t.bg_style_power / 100).mean()
             bg = bg + ((out["pred_src_dst"] * m - dst_t * m) ** 2).mean() * 10 * t.bg_style_power / 100
-            total, scal["bg_style"] = total + bg, float(bg)
+            total, scal["bg_style"] = total + bg, _f(bg)
         if self.code_d is not None:
             tf = losses.gan_g_loss([self.code_d(out["src_code"])]) * t.true_face_power
-            total, scal["true_face"] = total + tf, float(tf)
+            total, scal["true_face"] = total + tf, _f(tf)
         if self.gan_d is not None:
             sm = losses.soft_dilate(b["src_mask"], res) if t.masked_training else 1.0
             fake = out["pred_src_src"] * sm
             g = losses.gan_g_loss(list(self.gan_d(fake))) * t.gan_power
-            total, scal["gan"] = total + g, float(g)
+            total, scal["gan"] = total + g, _f(g)
         losses.finite_or_raise({"total": total, **{k: torch.tensor(v) for k, v in scal.items()}})
         self.opt.zero_grad(set_to_none=True)
         total.backward()
@@ -268,17 +306,17 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             d.backward()
             self.opt_d.step()
-            scal["gan_d"] = float(d)
+            scal["gan_d"] = _f(d)
         if self.code_d is not None:
             d = losses.gan_d_loss([self.code_d(out["dst_code"].detach())], [self.code_d(out["src_code"].detach())])
             self.opt_code.zero_grad(set_to_none=True)
             d.backward()
             self.opt_code.step()
-            scal["code_d"] = float(d)
-        scal["src_dssim"] = float(ls["dssim"].mean())
-        scal["dst_dssim"] = float(ld["dssim"].mean())
-        scal["src_mse"] = float(ls["mse"].mean())
-        scal["dst_mse"] = float(ld["mse"].mean())
+            scal["code_d"] = _f(d)
+        scal["src_dssim"] = _f(ls["dssim"].mean())
+        scal["dst_dssim"] = _f(ld["dssim"].mean())
+        scal["src_mse"] = _f(ls["mse"].mean())
+        scal["dst_mse"] = _f(ld["mse"].mean())
         return scal
 
     # --- the run -----------------------------------------------------------------------------------------------
@@ -287,18 +325,34 @@ class Trainer:
         ds = PairDataset(self.src_bank, self.dst_bank, self._data_cfg())
         sampler = CounterBatchSampler(self.tcfg.batch, self.iteration, self.dist.rank, self.dist.world)
         w = self.tcfg.workers
-        return DataLoader(ds, batch_sampler=sampler, num_workers=w, persistent_workers=w > 0,
-                          prefetch_factor=4 if w > 0 else None, pin_memory=self.dist.device.type == "cuda")
+        return DataLoader(
+            ds,
+            batch_sampler=sampler,
+            num_workers=w,
+            prefetch_factor=4 if w > 0 else None,
+            pin_memory=self.dist.device.type == "cuda",
+        )
 
     def _data_cfg(self) -> TrainConfig:
         if not self.tcfg.pretrain:
             return self.tcfg
         # DFL's pretraining: no warp, both flips, no colour games, uniform yaw.
-        return replace(self.tcfg, random_warp=False, random_src_flip=True, random_dst_flip=True, random_hsv_power=0.0,
-                       ct_mode="none", uniform_yaw=True)
+        return replace(
+            self.tcfg,
+            random_warp=False,
+            random_src_flip=True,
+            random_dst_flip=True,
+            random_hsv_power=0.0,
+            ct_mode="none",
+            uniform_yaw=True,
+        )
 
-    def run(self, iterations: int | None = None, minutes: float | None = None,
-            progress: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    def run(
+        self,
+        iterations: int | None = None,
+        minutes: float | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> RunResult:
         """Train until ``iterations`` (total, counted from the model's first) or ``minutes`` (this run); saves on
         the way (autosave), on Ctrl+C and at the end."""
         if iterations is None and minutes is None:
@@ -332,8 +386,11 @@ class Trainer:
                     self.iteration += 1
                     continue
                 except torch.OutOfMemoryError as e:
-                    raise FacelabError(f"out of memory at batch {self.tcfg.batch} and resolution "
-                                       f"{self.mcfg.resolution}; try --batch {max(1, self.tcfg.batch // 2)}") from e
+                    raise FacelabError(
+                        f"out of memory at batch {self.tcfg.batch} and resolution "
+                        f"{self.mcfg.resolution}; try --batch {max(1, self.tcfg.batch // 2)}"
+                    ) from e
+                scal = self._all_ranks_mean(scal)
                 self.iteration += 1
                 now = time.perf_counter()
                 scal["ms_per_iter"] = (now - tick) * 1000
@@ -349,6 +406,10 @@ class Trainer:
         except KeyboardInterrupt:
             stopped = "interrupted"
         finally:
+            shutdown = getattr(data, "_shutdown_workers", None)  # stop loader processes now, not at a later GC
+            if shutdown is not None:
+                shutdown()
+            del data
             if self.iteration > it_start or not (self.model_dir / checkpoint.CKPT).exists():
                 self.save()
             if self.dist.main:
@@ -356,6 +417,15 @@ class Trainer:
             if self._tb is not None:
                 self._tb.flush()
         return RunResult(self.iteration, time.monotonic() - t0, self.history, stopped)
+
+    def _all_ranks_mean(self, scal: dict[str, float]) -> dict[str, float]:
+        """Logged losses are the global batch's, not rank 0's share (comparable to a one-process run)."""
+        if self.dist.world == 1:
+            return scal
+        keys = sorted(scal)
+        t = torch.tensor([scal[k] for k in keys], dtype=torch.float64, device=self.dist.device)
+        dist.all_reduce(t)
+        return dict(zip(keys, (t / self.dist.world).tolist()))
 
     def _recover(self) -> None:
         """Three non-finite steps in a row: the weights have collapsed; go back to the last checkpoint."""
@@ -385,12 +455,21 @@ class Trainer:
     def save(self) -> None:
         if not self.dist.main:
             return
-        state = {"iteration": self.iteration, "history": self.history, "pretrain": self.tcfg.pretrain,
-                 "model": asdict(self.mcfg), "train": asdict(self.tcfg), "facelab_version": __version__,
-                 "torch_rng": torch.get_rng_state().tolist(), "saved_at": time.time()}
+        state = {
+            "iteration": self.iteration,
+            "history": self.history,
+            "pretrain": self.tcfg.pretrain,
+            "model": asdict(self.mcfg),
+            "train": asdict(self.tcfg),
+            "facelab_version": __version__,
+            "torch_rng": torch.get_rng_state().tolist(),
+            "saved_at": time.time(),
+        }
         weights = {f"{n}.{k}": v for n, m in self._modules().items() for k, v in m.state_dict().items()}
-        checkpoint.save(self.model_dir, checkpoint.Checkpoint(weights, {k: o.state_dict() for k, o in
-                                                                        self._optimizers().items()}, state))
+        checkpoint.save(
+            self.model_dir,
+            checkpoint.Checkpoint(weights, {k: o.state_dict() for k, o in self._optimizers().items()}, state),
+        )
         self._write_config()
         if self.tcfg.backup_every and self.iteration % self.tcfg.backup_every == 0:
             checkpoint.backup(self.model_dir, self.iteration, self.tcfg.backups_kept)
@@ -398,8 +477,15 @@ class Trainer:
     def write_previews(self) -> None:
         if self._preview_batch is None:
             n = min(4, len(self.src_bank), len(self.dst_bank))
+            # spread over the faceset: neighbouring video frames would show the same face four times
+            pick = {
+                side: np.linspace(0, len(bank) - 1, n).astype(int)
+                for side, bank in (("src", self.src_bank), ("dst", self.dst_bank))
+            }
             self._preview_batch = {
-                "src": _to_tensor(self.src_bank.images[:n]), "dst": _to_tensor(self.dst_bank.images[:n])}
+                "src": _to_tensor(self.src_bank.images[pick["src"]]),
+                "dst": _to_tensor(self.dst_bank.images[pick["dst"]]),
+            }
         self.model.eval()
         with torch.no_grad():
             src = self._preview_batch["src"].to(self.dist.device)
@@ -411,6 +497,15 @@ class Trainer:
         write_atomic(self.model_dir / "preview.png", preview_grid_png(rows, labels, self.iteration))
         if self.history:
             write_atomic(self.model_dir / "losses.png", loss_curve_png(self.history, ("src", "dst")))
+
+
+def _f(t: torch.Tensor) -> float:
+    return float(t.detach())
+
+
+def _cl(x: torch.Tensor) -> torch.Tensor:
+    """channels_last: oneDNN's fast convolution layout on CPU (and tensor cores' on GPU)."""
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:

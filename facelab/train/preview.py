@@ -18,7 +18,9 @@ def preview_grid_png(rows: list[torch.Tensor], labels: list[str], iteration: int
     w = rows[0].shape[3]
     header = np.full((28, grid.shape[1], 3), 255, np.uint8)
     for i, name in enumerate(labels):
-        cv2.putText(header, name, (i * w + 4, 19), cv2.FONT_HERSHEY_SIMPLEX, min(0.5, w / 220), (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            header, name, (i * w + 4, 19), cv2.FONT_HERSHEY_SIMPLEX, min(0.5, w / 220), (0, 0, 0), 1, cv2.LINE_AA
+        )
     footer = np.full((22, grid.shape[1], 3), 255, np.uint8)
     cv2.putText(footer, f"iteration {iteration}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1, cv2.LINE_AA)
     img = np.concatenate([header, grid, footer], axis=0)
@@ -43,10 +45,10 @@ def loss_curve_png(history: dict[str, list[float]], keys: tuple[str, ...]) -> by
         v = np.asarray(history.get(k, []), dtype=np.float64)
         if not len(v):
             continue
-        ax.plot(np.arange(1, len(v) + 1), v, lw=0.5, alpha=0.35)
+        (raw,) = ax.plot(np.arange(1, len(v) + 1), v, lw=0.5, alpha=0.3)
         win = max(1, len(v) // 50)
         smooth = np.convolve(v, np.ones(win) / win, mode="valid")
-        ax.plot(np.arange(win, len(v) + 1), smooth, lw=1.5, label=f"{k} (mean of {win})")
+        ax.plot(np.arange(win, len(v) + 1), smooth, lw=1.5, color=raw.get_color(), label=f"{k} (mean of {win})")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_yscale("log")

@@ -24,7 +24,7 @@ from facelab.faceset.store import face_files, read_face
 from facelab.geometry.facetype import PADDING, FaceType, transform_matrix
 from facelab.geometry.umeyama import apply_affine
 from facelab.imaging import color, warp
-from facelab.imaging.masks import eyes_mouth_mask, hull_mask
+from facelab.imaging.masks import eyes_mouth_mask, hull_mask, polygon_mask
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +60,38 @@ def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int) ->
         if min(img.shape[:2]) < resolution // 2:
             log.warning("%s: %d px face is upscaled more than 2x to the model's %d px", path, img.shape[0], resolution)
         narrower += PADDING[FaceType.parse(meta.face_type)] < PADDING[face_type]
-        images[i], lmk = recrop(img, meta, face_type, resolution)
-        masks[i] = hull_mask((resolution, resolution), lmk) * 255
+        images[i], m = recrop(img, meta, face_type, resolution)
+        lmk = apply_affine(m, meta.landmarks)
+        masks[i] = face_mask(meta, m, resolution) * 255
         em[i] = eyes_mouth_mask((resolution, resolution), lmk) * 255
         yaws[i] = meta.yaw
     if narrower:
-        log.warning("%s: %d faces were extracted with a tighter face type than the model's %s; their crops have "
-                    "empty borders (re-extract with --face-type %s or wider)", folder, narrower, face_type.value,
-                    face_type.value)
+        log.warning(
+            "%s: %d faces were extracted with a tighter face type than the model's %s; their crops have "
+            "empty borders (re-extract with --face-type %s or wider)",
+            folder,
+            narrower,
+            face_type.value,
+            face_type.value,
+        )
     return FaceBank(images, masks, em, yaws, [p.name for p in files])
 
 
 def recrop(image: np.ndarray, meta: FaceMeta, face_type: FaceType, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """The face re-framed from its aligned crop to ``face_type`` at ``resolution``, and its landmarks there."""
+    """The face re-framed from its aligned crop to ``face_type`` at ``resolution``, and the 2x3 aligned->new matrix."""
     m = transform_matrix(meta.landmarks, resolution, face_type)
     out = cv2.warpAffine(image, m, (resolution, resolution), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    return out, apply_affine(m, meta.landmarks)
+    return out, m
+
+
+def face_mask(meta: FaceMeta, m: np.ndarray, resolution: int) -> np.ndarray:
+    """The face's training mask in the re-cropped frame: its stored include/exclude polygons if it has any
+    (hand-labelled), else the landmark hull."""
+    shape = (resolution, resolution)
+    if any(p.get("type") == "include" for p in meta.masks):
+        moved = [{**p, "points": apply_affine(m, np.asarray(p["points"], np.float64))} for p in meta.masks]
+        return polygon_mask(shape, moved)
+    return hull_mask(shape, apply_affine(m, meta.landmarks))
 
 
 class PairDataset(Dataset):
@@ -122,8 +138,9 @@ def _yaw_bins(yaws: np.ndarray, nbins: int = 128, limit: float = 68.75) -> list[
     return [np.flatnonzero(which == b) for b in range(nbins) if (which == b).any()]
 
 
-def augment(img: np.ndarray, mask: np.ndarray, em: np.ndarray, cfg: TrainConfig, flip_ok: bool,
-            rng: np.random.Generator) -> dict[str, torch.Tensor]:
+def augment(
+    img: np.ndarray, mask: np.ndarray, em: np.ndarray, cfg: TrainConfig, flip_ok: bool, rng: np.random.Generator
+) -> dict[str, torch.Tensor]:
     """DFL's sample recipe: colour (HSV) jitter -> one random affine + flip for all outputs -> random grid warp
     and degradations on the network input only."""
     size = img.shape[0]
@@ -134,7 +151,13 @@ def augment(img: np.ndarray, mask: np.ndarray, em: np.ndarray, cfg: TrainConfig,
     warped = warp.apply_warp(img, p, warp=cfg.random_warp, transform=True, flip=True)
     m = mask.astype(np.float32) / 255.0
     e = em.astype(np.float32) / 255.0
-    kw = {"warp": False, "transform": True, "flip": True, "border": cv2.BORDER_CONSTANT, "interpolation": cv2.INTER_LINEAR}
+    kw = {
+        "warp": False,
+        "transform": True,
+        "flip": True,
+        "border": cv2.BORDER_CONSTANT,
+        "interpolation": cv2.INTER_LINEAR,
+    }
     m = warp.apply_warp(m, p, **kw)
     e = warp.apply_warp(e, p, **kw)
     e = e / e.max() if e.max() > 0 else e
