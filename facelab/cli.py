@@ -320,6 +320,89 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    from facelab.config import MergeConfig
+
+    p = sub.add_parser("merge", help="put a trained model's faces into the dst video (audio kept, tagged synthetic)")
+    p.add_argument("dst", help="destination video")
+    p.add_argument("--model", required=True, help="model folder from 'facelab train'")
+    p.add_argument("-o", "--output", required=True, help="output video (.mp4/.mkv/.mov) or a folder for PNG frames")
+    p.add_argument("--faceset", help="the dst's faceset from 'facelab extract' (default: find faces on the fly)")
+    p.add_argument(
+        "--preview",
+        metavar="FRAMES",
+        help="comma-separated frame numbers: write a contact sheet PNG to OUTPUT instead of a video",
+    )
+    p.add_argument("--grid", nargs="*", default=[], metavar="OPT=V1,V2", help="options to vary in the contact sheet")
+    _add_config_options(p, MergeConfig, "merge")
+    p.set_defaults(func=_cmd_merge)
+
+
+def _cmd_merge(a: argparse.Namespace) -> int:
+    from facelab.config import MergeConfig
+
+    cfg = replace(
+        MergeConfig(), **{f.name: getattr(a, f.name) for f in fields(MergeConfig) if getattr(a, f.name) is not None}
+    )
+    if a.preview:
+        from facelab.merge.preview import contact_sheet, parse_grid
+
+        frames = [int(v) for v in a.preview.split(",")]
+        out = contact_sheet(a.dst, a.model, frames, parse_grid(a.grid), cfg, a.output)
+        print(f"contact sheet written to {out}")
+        return 0
+    from facelab.merge.pipeline import merge
+
+    with _Progress("merge", "frame") as bar:
+        s = merge(a.dst, a.model, a.output, cfg, faceset=a.faceset, progress=bar.update)
+    print(
+        f"{s.frames} frames, {s.faces_swapped} faces swapped ({s.fps:.1f} frames/s) -> {s.output}; "
+        f"settings in {s.output.rstrip('/')}.merge.json"
+    )
+    return 0
+
+
+def _add_swap(sub: argparse._SubParsersAction) -> None:
+    from facelab.train.presets import PRESETS
+
+    p = sub.add_parser("swap", help="the whole job: extract both sides, train, merge, report (resumable)")
+    p.add_argument("src", nargs="+", help="source video(s) and/or image folders (the face to put in)")
+    p.add_argument("dst", help="destination video")
+    p.add_argument("-o", "--output", required=True, help="output video")
+    p.add_argument("--preset", default="cpu-quick", choices=list(PRESETS))
+    p.add_argument("--iters", type=int, help="train until this many iterations in total")
+    p.add_argument("--minutes", type=float, help="train this many minutes more")
+    p.add_argument("--workdir", help="where facesets, model and report go (default: OUTPUT's name + .facelab)")
+    p.set_defaults(func=_cmd_swap)
+
+
+def _cmd_swap(a: argparse.Namespace) -> int:
+    from facelab.swap import swap
+
+    if a.iters is None and a.minutes is None:
+        raise FacelabError("give --iters N or --minutes M")
+    rep = swap(a.src, a.dst, a.output, a.preset, a.iters, a.minutes, a.workdir, log=lambda m: print(f"facelab: {m}"))
+    print(f"video: {rep.output}\ncontact sheet: {rep.contact_sheet}\nreport: {rep.workdir}/report.md")
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="show the synthetic-media tag facelab wrote into a video")
+    p.add_argument("video")
+    p.set_defaults(func=_cmd_inspect)
+
+
+def _cmd_inspect(a: argparse.Namespace) -> int:
+    from facelab.io.video import read_tag
+
+    tag = read_tag(a.video)
+    if tag is None:
+        print(f"{a.video}: no facelab synthetic-media tag")
+        return 1
+    print(json.dumps(tag, indent=1))
+    return 0
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained model's dst->src swap as a TorchScript file")
     p.add_argument("--model", required=True, help="model folder from 'facelab train'")
@@ -369,11 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facelab", description="Face swapping for video: extract, train, merge, measure.")
     p.add_argument("--version", action="version", version=f"facelab {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{extract,detect,faceset,train,export}")
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="{extract,detect,faceset,train,merge,swap,inspect,export}"
+    )
     _add_extract(sub)
     _add_detect(sub)
     _add_faceset(sub)
     _add_train(sub)
+    _add_merge(sub)
+    _add_swap(sub)
+    _add_inspect(sub)
     _add_export(sub)
     return p
 

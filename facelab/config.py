@@ -73,3 +73,21 @@ class TrainConfig:
     autosave_minutes: float = 25.0  # (resumable)
     backup_every: int = 0  # keep a backup every N iterations; 0 = off (resumable)
     backups_kept: int = 5  # (resumable)
+
+
+@dataclass
+class MergeConfig:
+    """How swapped faces are put back into the destination frames (DFL's merger options)."""
+
+    mask_mode: str = "learned-prd*learned-dst"  # hull | learned-prd | learned-dst | learned-prd*learned-dst | ...
+    erode: int = 0  # px at 4x model resolution; < 0 dilates
+    blur: int = 64  # px at 4x model resolution
+    color: str = "rct"  # none | rct | lct | mkl | idt | sot (statistics inside the mask)
+    blend: str = "overlay"  # overlay | seamless | hist-match
+    sharpen: str = "none"  # none | box | gaussian
+    sharpen_amount: int = 0
+    face_scale: int = 0  # -50..50; > 0 shrinks the pasted face (DFL's output face scale)
+    crf: int = 18  # H.264 quality
+    batch: int = 8  # faces per model call
+    every_face: bool = True  # swap every face in a frame; False: only the largest
+    only_like: str | None = None  # swap only faces of the person in this photo

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from facelab.geometry.umeyama import apply_affine, invert_affine, umeyama
 from facelab.imaging.sharpness import laplacian_sharpness
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.io.media import Frame, iter_frames, probe
+from facelab.io.prefetch import prefetch
 
 log = logging.getLogger(__name__)
 
@@ -104,38 +104,6 @@ def face_meta(
         mesh=found.mesh,
         extra={"facelab_version": __version__},
     )
-
-
-def _prefetch(it: Iterator[Frame], depth: int = 6) -> Iterator[Frame]:
-    """Run ``it`` (decoding) in a thread, ``depth`` frames ahead; re-raise its errors here."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for item in it:
-                if stop.is_set():
-                    return
-                q.put(item)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            q.put(e)
-        q.put(done)
-
-    t = threading.Thread(target=run, daemon=True, name="facelab-decode")
-    t.start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():  # unblock the producer
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
 
 
 class _State:
@@ -212,7 +180,7 @@ def extract(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facelab-write") as writer:
         try:
-            frames = _prefetch(iter_frames(source, cfg.every, st["next"], on_error=on_error))
+            frames = prefetch(iter_frames(source, cfg.every, st["next"], on_error=on_error))
             for frame, faces in _find_faces(frames, finder, cfg):
                 if smoother is not None and frame.timestamp is not None:
                     smoothed = smoother(frame.timestamp, [(f.box, f.points) for f in faces])

@@ -1,0 +1,243 @@
+"""Merge: dst video -> faces (from its faceset, or found on the fly) -> batched swap -> masks, colour, blend ->
+H.264 with the dst's audio copied and a synthetic-media tag.
+
+Decoding runs ahead in a thread and encoding happens in the writer; the model sees faces in batches
+(``MergeConfig.batch``), not one per call as in DFL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from facelab import __version__
+from facelab.config import ExtractConfig, MergeConfig, ModelConfig
+from facelab.errors import FacelabError
+from facelab.extract.finder import FaceFinder
+from facelab.extract.smoothing import LandmarkSmoother
+from facelab.faceset.index import load_metas
+from facelab.geometry.facetype import FaceType, transform_matrix
+from facelab.imaging.masks import hull_mask
+from facelab.io.atomic import write_atomic
+from facelab.io.media import Frame, iter_frames, probe
+from facelab.io.prefetch import prefetch
+from facelab.io.video import open_writer, synthetic_tag
+from facelab.merge import blend
+from facelab.models.saehd import SAEHD
+from facelab.train.checkpoint import load_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MergeSummary:
+    output: str
+    frames: int = 0
+    faces_swapped: int = 0
+    frames_without_face: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+# --- where the faces are -------------------------------------------------------------------------------------------
+
+
+def faces_from_faceset(
+    faceset: str | Path, video: str | Path, frames: int | None, size: tuple[int, int] | None
+) -> dict[int, list[np.ndarray]]:
+    """Source landmarks per frame index from a dst faceset made by ``facelab extract`` of ``video``; refuses a
+    faceset of another video (file name, frame size or frame range differ)."""
+    by_frame: dict[int, list[tuple[int, np.ndarray]]] = {}
+    video = Path(video)
+    for path, meta in load_metas(faceset):
+        if meta.frame_index is None or Path(meta.source_file).name != video.name:
+            raise FacelabError(
+                f"{path}: face comes from {Path(meta.source_file).name}, not from {video.name} "
+                "(dst video and faceset do not match)"
+            )
+        if size is not None and tuple(meta.source_size) != tuple(size):
+            raise FacelabError(
+                f"{path}: made from {meta.source_size[0]}x{meta.source_size[1]} frames, {video.name} "
+                f"is {size[0]}x{size[1]} (dst video and faceset do not match)"
+            )
+        if frames is not None and meta.frame_index >= frames:
+            raise FacelabError(f"{path}: frame {meta.frame_index} is past the end of {video.name} ({frames} frames)")
+        by_frame.setdefault(meta.frame_index, []).append((meta.face_index, meta.source_landmarks))
+    return {k: [lm for _, lm in sorted(v, key=lambda t: t[0])] for k, v in by_frame.items()}
+
+
+class LiveFaces:
+    """Faces found during the merge with the extraction stage's finder and smoothing (no faceset needed)."""
+
+    def __init__(self, cfg: ExtractConfig | None = None) -> None:
+        cfg = cfg or ExtractConfig()
+        self.finder = FaceFinder(cfg.detector, cfg.landmarker, cfg.refine, cfg.min_face)
+        self.smoother = LandmarkSmoother(cfg.smooth_min_cutoff, cfg.smooth_beta) if cfg.smooth else None
+
+    def __call__(self, frame: Frame) -> list[np.ndarray]:
+        faces = self.finder.find(frame.image)
+        if self.smoother is None or frame.timestamp is None:
+            return [f.points for f in faces]
+        return self.smoother(frame.timestamp, [(f.box, f.points) for f in faces])
+
+
+# --- one face ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    frame_pos: int
+    landmarks: np.ndarray
+    crop: np.ndarray  # model input, float32 RGB [0,1] (res, res, 3)
+
+
+class Merger:
+    """A trained model plus merge settings; ``merge_frame`` swaps the faces of one frame."""
+
+    def __init__(self, model: SAEHD, model_cfg: ModelConfig, cfg: MergeConfig, device: torch.device | None = None):
+        self.model, self.mcfg, self.cfg = model, model_cfg, cfg
+        self.face_type = FaceType.parse(model_cfg.face_type)
+        self.res = model_cfg.resolution
+        self.device = device or next(model.parameters()).device
+        if cfg.mask_mode not in blend.MASK_MODES:
+            raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
+
+    def crop(self, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        m = transform_matrix(landmarks, self.res, self.face_type)
+        crop = cv2.warpAffine(frame, m, (self.res, self.res), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        return crop.astype(np.float32) / 255.0
+
+    @torch.no_grad()
+    def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2)).to(self.device)
+        face, prd, dst = self.model.swap(x.contiguous(memory_format=torch.channels_last))
+        as_np = lambda t: t.float().clamp(0, 1).cpu().numpy()  # noqa: E731
+        return as_np(face).transpose(0, 2, 3, 1), as_np(prd)[:, 0], as_np(dst)[:, 0]
+
+    def paste(
+        self,
+        frame: np.ndarray,
+        landmarks: np.ndarray,
+        crop: np.ndarray,
+        face: np.ndarray,
+        prd: np.ndarray,
+        dst: np.ndarray,
+    ) -> np.ndarray:
+        """``frame`` (uint8 RGB) with one predicted face blended in."""
+        cfg, res = self.cfg, self.res
+        hull = hull_mask((res, res), _to_crop(landmarks, res, self.face_type)) if "hull" in cfg.mask_mode else None
+        mask = blend.combine_masks(cfg.mask_mode, hull=hull, prd=prd, dst=dst)
+        face = blend.color_match(face, crop, cfg.color, mask, mask)
+        if cfg.blend == "hist-match":
+            face = blend.hist_match(face, crop, mask)
+        if cfg.sharpen != "none" and cfg.sharpen_amount:
+            face = blend.sharpen(face, cfg.sharpen, cfg.sharpen_amount)
+        big = 4 * res  # DFL processes masks at 4x the model resolution; erode/blur are pixels there
+        mask4 = blend.process_mask(mask, res, cfg.erode, cfg.blur)
+        face4 = cv2.resize(np.clip(face, 0, 1), (big, big), interpolation=cv2.INTER_CUBIC)
+        to_frame = blend.face_to_frame_matrix(landmarks, big, self.face_type, cfg.face_scale)
+        if cfg.blend == "seamless":
+            return blend.seamless_paste(frame, face4, mask4, to_frame)
+        return blend.paste(frame, face4, mask4, to_frame)
+
+
+def _to_crop(landmarks: np.ndarray, res: int, face_type: FaceType) -> np.ndarray:
+    m = transform_matrix(landmarks, res, face_type)
+    return landmarks @ m[:, :2].T + m[:, 2]
+
+
+# --- the video -----------------------------------------------------------------------------------------------------
+
+
+def merge(
+    dst_video: str | Path,
+    model_dir: str | Path,
+    output: str | Path,
+    cfg: MergeConfig | None = None,
+    faceset: str | Path | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> MergeSummary:
+    """Swap every face of ``dst_video`` with the model in ``model_dir`` and write ``output`` (a video file, or a
+    folder for a PNG sequence). Settings are saved beside the output as ``<output>.merge.json``."""
+    cfg = cfg or MergeConfig()
+    dst_video, output = Path(dst_video), Path(output)
+    info = probe(dst_video)
+    if info.kind != "video":
+        raise FacelabError(f"{dst_video}: merge needs a video (got {info.kind})")
+    model, mcfg = load_model(model_dir)
+    torch.set_grad_enabled(False)
+    merger = Merger(model, mcfg, cfg)
+    size = (info.width, info.height) if info.width else None
+    planned = faces_from_faceset(faceset, dst_video, info.frames, size) if faceset else None
+    live = None if planned is not None else LiveFaces()
+    model_id = f"{mcfg.archi}@{mcfg.resolution}:{Path(model_dir).resolve().name}"
+    summary = MergeSummary(str(output))
+    t0 = time.perf_counter()
+    with open_writer(output, dst_video, crf=cfg.crf, metadata=synthetic_tag(model_id, {"dst": dst_video.name})) as w:
+        for frame, out in _merged_frames(prefetch(iter_frames(dst_video)), merger, planned, live, summary):
+            w.write(out, frame.timestamp)
+            summary.frames += 1
+            if progress:
+                progress(summary.frames, info.frames)
+    summary.seconds = time.perf_counter() - t0
+    settings = {
+        "dst": str(dst_video),
+        "model": str(model_dir),
+        "faceset": str(faceset) if faceset else None,
+        "merge": asdict(cfg),
+        "facelab_version": __version__,
+        "model_id": model_id,
+    }
+    write_atomic(Path(str(output).rstrip("/") + ".merge.json"), json.dumps(settings, indent=1).encode())
+    return summary
+
+
+def _merged_frames(
+    frames: Iterator[Frame],
+    merger: Merger,
+    planned: dict[int, list[np.ndarray]] | None,
+    live: LiveFaces | None,
+    summary: MergeSummary,
+) -> Iterator[tuple[Frame, np.ndarray]]:
+    """Frames in order with their faces swapped; faces are predicted ``batch`` at a time across frames."""
+    window: list[tuple[Frame, list[_Job]]] = []
+    pending = 0
+    for frame in frames:
+        lms = planned.get(frame.index, []) if planned is not None else live(frame)
+        if not merger.cfg.every_face:
+            lms = lms[:1]
+        jobs = [_Job(frame.position, lm, merger.crop(frame.image, lm)) for lm in lms]
+        if not jobs:
+            summary.frames_without_face += 1
+        window.append((frame, jobs))
+        pending += len(jobs)
+        if pending >= merger.cfg.batch:
+            yield from _flush(window, merger, summary)
+            window, pending = [], 0
+    yield from _flush(window, merger, summary)
+
+
+def _flush(
+    window: list[tuple[Frame, list[_Job]]], merger: Merger, summary: MergeSummary
+) -> Iterator[tuple[Frame, np.ndarray]]:
+    jobs = [j for _, js in window for j in js]
+    preds = merger.predict([j.crop for j in jobs]) if jobs else None
+    k = 0
+    for frame, js in window:
+        out = frame.image
+        for j in js:
+            out = merger.paste(out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k])
+            k += 1
+        summary.faces_swapped += len(js)
+        yield frame, out

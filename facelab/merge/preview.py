@@ -1,0 +1,84 @@
+"""Tuning without a GUI: a contact sheet of chosen frames merged under every combination of some options."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import fields, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facelab.config import MergeConfig
+from facelab.errors import FacelabError
+from facelab.io.atomic import write_atomic
+from facelab.io.media import iter_frames
+from facelab.merge.pipeline import LiveFaces, Merger
+from facelab.train.checkpoint import load_model
+
+
+def parse_grid(specs: list[str]) -> dict[str, list]:
+    """``["color=rct,lct", "blur=10,40"]`` -> {"color": ["rct", "lct"], "blur": [10, 40]} typed by MergeConfig."""
+    types = {f.name: type(getattr(MergeConfig(), f.name)) for f in fields(MergeConfig)}
+    grid: dict[str, list] = {}
+    for spec in specs:
+        key, _, values = spec.partition("=")
+        key = key.strip().replace("-", "_")
+        if key not in types or not values:
+            raise FacelabError(f"--grid {spec!r}: expected OPTION=V1,V2 with OPTION one of {', '.join(types)}")
+        try:
+            grid[key] = [types[key](v) for v in values.split(",")]
+        except ValueError as e:
+            raise FacelabError(f"--grid {spec!r}: {e}") from e
+    return grid
+
+
+def contact_sheet(
+    dst_video: str | Path,
+    model_dir: str | Path,
+    frames: list[int],
+    grid: dict[str, list],
+    base: MergeConfig,
+    out_png: str | Path,
+    thumb: int = 320,
+) -> Path:
+    """One row per option combination, one column per chosen frame (first column: the original)."""
+    model, mcfg = load_model(model_dir)
+    wanted = set(frames)
+    chosen = [f for f in iter_frames(dst_video) if f.index in wanted]
+    if not chosen:
+        raise FacelabError(f"{dst_video}: none of the frames {sorted(wanted)} exist")
+    live = LiveFaces()
+    faces = [live.finder.find(f.image) for f in chosen]  # stills: no temporal smoothing
+    combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
+    rows = [_row([f.image for f in chosen], "original", thumb)]
+    for combo in combos:
+        merger = Merger(model, mcfg, replace(base, **combo))
+        outs = []
+        for frame, found in zip(chosen, faces):
+            out = frame.image
+            for face in found:
+                crop = merger.crop(out, face.points)
+                pred = merger.predict([crop])
+                out = merger.paste(out, face.points, crop, pred[0][0], pred[1][0], pred[2][0])
+            outs.append(out)
+        rows.append(_row(outs, " ".join(f"{k}={v}" for k, v in combo.items()) or "default", thumb))
+    sheet = np.concatenate(rows, axis=0)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise FacelabError(f"{out_png}: could not encode the contact sheet")
+    write_atomic(out_png, buf.tobytes())
+    return Path(out_png)
+
+
+def _row(images: list[np.ndarray], label: str, thumb: int) -> np.ndarray:
+    tiles = []
+    for img in images:
+        s = thumb / max(img.shape[:2])
+        t = cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+        tile = np.full((thumb, thumb, 3), 255, np.uint8)
+        tile[: t.shape[0], : t.shape[1]] = t
+        tiles.append(tile)
+    bar = np.full((24, thumb * len(tiles), 3), 255, np.uint8)
+    cv2.putText(bar, label, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([bar, np.concatenate(tiles, axis=1)], axis=0)

@@ -1,0 +1,121 @@
+"""Merge: frame count, audio and synthetic tag kept; pixels outside the pasted region untouched; bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from facelab.cli import main as cli
+from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig
+from facelab.demo import write_motion_clip
+from facelab.errors import FacelabError
+from facelab.extract.pipeline import extract
+from facelab.geometry.facetype import transform_matrix
+from facelab.geometry.umeyama import apply_affine, invert_affine
+from facelab.io.media import iter_frames
+from facelab.io.video import read_tag
+from facelab.merge.pipeline import merge
+from facelab.train.loop import Trainer
+
+TINY = ModelConfig(archi="df-ud", resolution=64, face_type="full", ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8)
+FAST = TrainConfig(batch=4, workers=0, precision="fp32", preview_every=0, autosave_minutes=1e9)
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, hopper, astronaut):
+    root = tmp_path_factory.mktemp("merge")
+    src_clip = write_motion_clip(hopper, root / "src.mp4", frames=12, size=256, audio=False)
+    dst_clip = write_motion_clip(astronaut, root / "dst.mp4", frames=20, size=256)
+    cfg = ExtractConfig(size=128)
+    extract(src_clip, root / "src_fs", cfg)
+    extract(dst_clip, root / "dst_fs", cfg)
+    Trainer(root / "src_fs", root / "dst_fs", root / "model", TINY, FAST).run(iterations=3)
+    return root, dst_clip
+
+
+def _packets(path: Path, kind: str) -> list[bytes]:
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == kind]
+        return [bytes(p) for p in c.demux(*streams) if p.size] if streams else []
+
+
+def test_video_output_keeps_frames_audio_and_is_tagged(job):
+    root, dst = job
+    out = root / "out.mp4"
+    s = merge(dst, root / "model", out, MergeConfig(), faceset=root / "dst_fs")
+    assert s.frames == 20 and s.faces_swapped == 20
+    assert len(list(iter_frames(out))) == 20
+    with av.open(str(out)) as a, av.open(str(dst)) as b:
+        assert abs(float(a.duration - b.duration)) / 1e6 < 1 / 30 + 1e-3
+    assert _packets(out, "audio") == _packets(dst, "audio") != []
+    tag = read_tag(out)
+    assert tag is not None and "facelab" in json.dumps(tag)
+    settings = json.loads(Path(str(out) + ".merge.json").read_text())
+    assert settings["merge"]["color"] == "rct"
+
+
+def test_png_sequence_equals_dst_outside_the_pasted_region(job):
+    root, dst = job
+    out = root / "frames"
+    merge(dst, root / "model", out, MergeConfig(blur=16), faceset=root / "dst_fs")
+    from facelab.faceset.index import load_metas
+
+    lms = {m.frame_index: m.source_landmarks for _, m in load_metas(root / "dst_fs")}
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 20
+    changed_inside = 0
+    for png, frame in zip(pngs, iter_frames(dst)):
+        got = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+        # the pasted square: the model's crop mapped back into the frame, grown by 2 px for interpolation
+        inv = invert_affine(transform_matrix(lms[frame.index], 64, "full"))
+        quad = apply_affine(inv, np.array([[0, 0], [64, 0], [64, 64], [0, 64]], float))
+        region = np.zeros(got.shape[:2], np.uint8)
+        cv2.fillConvexPoly(region, np.round(quad).astype(np.int32), 1)
+        region = cv2.dilate(region, np.ones((5, 5), np.uint8)).astype(bool)
+        np.testing.assert_array_equal(got[~region], frame.image[~region])
+        changed_inside += int((got[region] != frame.image[region]).any())
+    assert changed_inside == 20
+
+
+def test_live_faces_without_faceset(job):
+    root, dst = job
+    s = merge(dst, root / "model", root / "live.mkv", MergeConfig(color="none", blend="seamless"))
+    assert s.frames == 20 and s.faces_swapped >= 19
+    assert read_tag(root / "live.mkv") is not None
+
+
+def test_faceset_of_another_video_is_refused(job, tmp_path, astronaut):
+    root, dst = job
+    other = write_motion_clip(astronaut, tmp_path / "other.mp4", frames=20, size=256)
+    with pytest.raises(FacelabError, match="do not match"):
+        merge(other, root / "model", tmp_path / "o.mp4", faceset=root / "dst_fs")
+
+
+def test_cli_merge_errors_are_one_line(job, tmp_path, capsys):
+    root, dst = job
+    assert cli(["merge", str(dst), "--model", str(tmp_path / "nomodel"), "-o", str(tmp_path / "o.mp4")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no trained model" in err and len(err.splitlines()) == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli(["merge", str(dst), "--model", str(root / "model"), "-o", str(blocker / "o.mp4")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_cli_inspect_and_contact_sheet(job, capsys):
+    root, dst = job
+    merge(dst, root / "model", root / "tagged.mp4", faceset=root / "dst_fs")
+    assert cli(["inspect", str(root / "tagged.mp4")]) == 0
+    assert "facelab" in capsys.readouterr().out
+    assert cli(["inspect", str(dst)]) == 1
+    sheet = root / "sheet.png"
+    code = cli(["merge", str(dst), "--model", str(root / "model"), "-o", str(sheet), "--preview", "0,10",
+                "--grid", "color=none,rct", "blur=8,64"])
+    assert code == 0
+    img = cv2.imread(str(sheet))
+    assert img.shape[1] == 2 * 320 and img.shape[0] == 5 * (320 + 24)  # original + 4 combinations
