@@ -79,10 +79,19 @@ def main(out: str = "demo-output", iters: int = 300) -> int:
     src = write_motion_clip(hopper_image(), root / "src_grace_hopper.mp4", frames=48, audio=False)
     dst = write_motion_clip(astronaut_image(), root / "dst_astronaut.mp4", frames=60)
     print("facelab demo: a whole swap on package-shipped public-domain photos (Grace Hopper -> astronaut clip).")
-    print(f"It shows a working pipeline in minutes on a CPU ({iters} iterations of the cpu-quick preset), not a "
-          "quality swap: that takes hours of training on real footage.")
-    rep = swap([src], dst, root / "swapped.mp4", "cpu-quick", iters=int(iters), workdir=root / "work",
-               log=lambda m: print(f"  {m}"))
+    print(
+        f"It shows a working pipeline in minutes on a CPU ({iters} iterations of the cpu-quick preset), not a "
+        "quality swap: that takes hours of training on real footage."
+    )
+    rep = swap(
+        [src],
+        dst,
+        root / "swapped.mp4",
+        "cpu-quick",
+        iters=int(iters),
+        workdir=root / "work",
+        log=lambda m: print(f"  {m}"),
+    )
     print(f"video (tagged as synthetic media; see 'facelab inspect'): {rep.output}")
     print(f"contact sheet of merge options: {rep.contact_sheet}")
     print(f"training preview: {rep.preview}; report: {Path(rep.workdir) / 'report.md'}")

@@ -114,8 +114,21 @@ def test_cli_inspect_and_contact_sheet(job, capsys):
     assert "facelab" in capsys.readouterr().out
     assert cli(["inspect", str(dst)]) == 1
     sheet = root / "sheet.png"
-    code = cli(["merge", str(dst), "--model", str(root / "model"), "-o", str(sheet), "--preview", "0,10",
-                "--grid", "color=none,rct", "blur=8,64"])
+    code = cli(
+        [
+            "merge",
+            str(dst),
+            "--model",
+            str(root / "model"),
+            "-o",
+            str(sheet),
+            "--preview",
+            "0,10",
+            "--grid",
+            "color=none,rct",
+            "blur=8,64",
+        ]
+    )
     assert code == 0
     img = cv2.imread(str(sheet))
     assert img.shape[1] == 2 * 320 and img.shape[0] == 5 * (320 + 24)  # original + 4 combinations
