@@ -403,6 +403,26 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fid(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fid", help="FID and KID between two folders of images")
+    p.add_argument("dir_a")
+    p.add_argument("dir_b")
+    p.add_argument(
+        "--inception-weights", help="pytorch-fid .pth or TorchScript file (default: fid-helper's default_1.pt)"
+    )
+    p.add_argument("--resize", default="bilinear-tf", choices=["bilinear-tf", "clean"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_fid)
+
+
+def _cmd_fid(a: argparse.Namespace) -> int:
+    from facelab.evaluate.fid import fid_dirs, format_fid
+
+    res = fid_dirs(a.dir_a, a.dir_b, weights=a.inception_weights, resize=a.resize)
+    print(json.dumps(res, indent=1) if a.json else format_fid(res))
+    return 0
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained model's dst->src swap as a TorchScript file")
     p.add_argument("--model", required=True, help="model folder from 'facelab train'")
@@ -453,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"facelab {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = p.add_subparsers(
-        dest="command", required=True, metavar="{extract,detect,faceset,train,merge,swap,inspect,export}"
+        dest="command", required=True, metavar="{extract,detect,faceset,train,merge,swap,inspect,fid,export}"
     )
     _add_extract(sub)
     _add_detect(sub)
@@ -462,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_merge(sub)
     _add_swap(sub)
     _add_inspect(sub)
+    _add_fid(sub)
     _add_export(sub)
     return p
 

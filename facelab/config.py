@@ -89,5 +89,6 @@ class MergeConfig:
     face_scale: int = 0  # -50..50; > 0 shrinks the pasted face (DFL's output face scale)
     crf: int = 18  # H.264 quality
     batch: int = 8  # faces per model call
+    precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32
     every_face: bool = True  # swap every face in a frame; False: only the largest
     only_like: str | None = None  # swap only faces of the person in this photo

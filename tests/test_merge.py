@@ -19,7 +19,7 @@ from facelab.geometry.facetype import transform_matrix
 from facelab.geometry.umeyama import apply_affine, invert_affine
 from facelab.io.media import iter_frames
 from facelab.io.video import read_tag
-from facelab.merge.pipeline import merge
+from facelab.merge.pipeline import merge, pasted_region
 from facelab.train.loop import Trainer
 
 TINY = ModelConfig(archi="df-ud", resolution=64, face_type="full", ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8)
@@ -71,12 +71,11 @@ def test_png_sequence_equals_dst_outside_the_pasted_region(job):
     changed_inside = 0
     for png, frame in zip(pngs, iter_frames(dst)):
         got = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
-        # the pasted square: the model's crop mapped back into the frame, grown by 2 px for interpolation
+        region = pasted_region(lms[frame.index], got.shape, 64, "full")
+        # cross-check the region against the crop square computed independently
         inv = invert_affine(transform_matrix(lms[frame.index], 64, "full"))
-        quad = apply_affine(inv, np.array([[0, 0], [64, 0], [64, 64], [0, 64]], float))
-        region = np.zeros(got.shape[:2], np.uint8)
-        cv2.fillConvexPoly(region, np.round(quad).astype(np.int32), 1)
-        region = cv2.dilate(region, np.ones((5, 5), np.uint8)).astype(bool)
+        centre = apply_affine(inv, np.array([[32.0, 32.0]]))[0]
+        assert region[int(centre[1]), int(centre[0])] and region.mean() < 0.5
         np.testing.assert_array_equal(got[~region], frame.image[~region])
         changed_inside += int((got[region] != frame.image[region]).any())
     assert changed_inside == 20

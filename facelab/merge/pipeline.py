@@ -31,6 +31,7 @@ from facelab.io.media import Frame, iter_frames, probe
 from facelab.io.prefetch import prefetch
 from facelab.io.video import open_writer, synthetic_tag
 from facelab.merge import blend
+from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD
 from facelab.train.checkpoint import load_model
 
@@ -110,6 +111,8 @@ class Merger:
         self.face_type = FaceType.parse(model_cfg.face_type)
         self.res = model_cfg.resolution
         self.device = device or next(model.parameters()).device
+        self.model = model.to(memory_format=torch.channels_last)
+        self.amp = autocast_dtype(cfg.precision, self.device)
         if cfg.mask_mode not in blend.MASK_MODES:
             raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
 
@@ -121,7 +124,8 @@ class Merger:
     @torch.no_grad()
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2)).to(self.device)
-        face, prd, dst = self.model.swap(x.contiguous(memory_format=torch.channels_last))
+        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            face, prd, dst = self.model.swap(x.contiguous(memory_format=torch.channels_last))
         as_np = lambda t: t.float().clamp(0, 1).cpu().numpy()  # noqa: E731
         return as_np(face).transpose(0, 2, 3, 1), as_np(prd)[:, 0], as_np(dst)[:, 0]
 
@@ -152,6 +156,25 @@ class Merger:
         return blend.paste(frame, face4, mask4, to_frame)
 
 
+def pasted_region(
+    landmarks: np.ndarray,
+    frame_shape: tuple[int, ...],
+    res: int,
+    face_type: FaceType | str,
+    face_scale: int = 0,
+    margin: int = 2,
+) -> np.ndarray:
+    """bool (H, W): where pasting this face can change pixels - the model's crop square mapped into the frame,
+    grown by ``margin`` px for interpolation. Everything outside stays bit-identical to the dst frame."""
+    big = 4 * res
+    quad = np.array([[0, 0], [big, 0], [big, big], [0, big]], float)
+    to_frame = blend.face_to_frame_matrix(landmarks, big, face_type, face_scale)
+    region = np.zeros(frame_shape[:2], np.uint8)
+    cv2.fillConvexPoly(region, np.round(quad @ to_frame[:, :2].T + to_frame[:, 2]).astype(np.int32), 1)
+    k = 2 * margin + 1
+    return cv2.dilate(region, np.ones((k, k), np.uint8)).astype(bool)
+
+
 def _to_crop(landmarks: np.ndarray, res: int, face_type: FaceType) -> np.ndarray:
     m = transform_matrix(landmarks, res, face_type)
     return landmarks @ m[:, :2].T + m[:, 2]
@@ -176,7 +199,6 @@ def merge(
     if info.kind != "video":
         raise FacelabError(f"{dst_video}: merge needs a video (got {info.kind})")
     model, mcfg = load_model(model_dir)
-    torch.set_grad_enabled(False)
     merger = Merger(model, mcfg, cfg)
     size = (info.width, info.height) if info.width else None
     planned = faces_from_faceset(faceset, dst_video, info.frames, size) if faceset else None

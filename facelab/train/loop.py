@@ -27,6 +27,7 @@ from facelab.config import ModelConfig, TrainConfig
 from facelab.errors import FacelabError
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD, parse_archi, validate
 from facelab.train import checkpoint, losses
 from facelab.train.optim import make_optimizer
@@ -104,18 +105,6 @@ def resolve_configs(
     return old_m, t, True
 
 
-def _precision(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the hardware runs it natively (CUDA bf16, CPUs with AMX or AVX512-BF16), else fp32."""
-    if cfg.precision == "fp32":
-        return None
-    if cfg.precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return torch.bfloat16 if amx else None
-
-
 class Trainer:
     """Holds one run's model, optimizers and data; ``run`` trains until a limit and checkpoints."""
 
@@ -153,7 +142,7 @@ class Trainer:
         if resuming:
             self._restore()
         self._ddp_model = self._wrap_ddp(self.model)
-        self.amp = _precision(self.tcfg, self.dist.device)
+        self.amp = autocast_dtype(self.tcfg.precision, self.dist.device)
         self._tb = None
         self._preview_batch = None
         if self.dist.main:
