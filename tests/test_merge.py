@@ -131,3 +131,25 @@ def test_cli_inspect_and_contact_sheet(job, capsys):
     assert code == 0
     img = cv2.imread(str(sheet))
     assert img.shape[1] == 2 * 320 and img.shape[0] == 5 * (320 + 24)  # original + 4 combinations
+
+
+def test_dst_without_audio_and_with_odd_size(job, tmp_path, astronaut):
+    root, _ = job
+    dst = tmp_path / "odd.mkv"  # 4:4:4 allows odd sizes (phone and screen recordings have them); no audio
+    with av.open(str(dst), "w") as c:
+        vs = c.add_stream("libx264", rate=30)
+        vs.width = vs.height = 251
+        vs.pix_fmt = "yuv444p"
+        img = cv2.resize(astronaut, (251, 251))
+        for i in range(10):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in vs.encode(f):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+    s = merge(dst, root / "model", tmp_path / "o.mp4", MergeConfig())
+    assert s.frames == 10
+    frames = list(iter_frames(tmp_path / "o.mp4"))
+    assert len(frames) == 10 and frames[0].image.shape[:2] == (252, 252)  # padded by one pixel for yuv420p
+    assert _packets(tmp_path / "o.mp4", "audio") == []
