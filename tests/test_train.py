@@ -305,3 +305,37 @@ def test_export_torchscript_from_model_dir(tmp_path, facesets, capsys):
     with torch.no_grad():
         for got, want in zip(ts(x), model.swap(x)):
             torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"gan_power": 0.1},
+        {"true_face_power": 0.01},
+        {"face_style_power": 1.0, "bg_style_power": 1.0},
+        {"eyes_mouth_prio": True, "blur_out_mask": True, "uniform_yaw": True, "ct_mode": "lct", "clip_grad": 1.0},
+        {"random_hsv_power": 0.1, "degrade_prob": 0.5, "optimizer": "rmsprop", "lr_dropout": 0.3},
+    ],
+    ids=["gan", "true_face", "styles", "priorities", "augment"],
+)
+def test_optional_losses_and_options_train(tmp_path, facesets, options):
+    tr = Trainer(*facesets, tmp_path / "m", TINY, replace(FAST, **options))
+    res = tr.run(iterations=3)
+    expect = {"gan": ("gan", "gan_d"), "true_face": ("true_face", "code_d"), "face_style": ("face_style", "bg_style")}
+    for opt, keys in expect.items():
+        if any(k.startswith(opt) for k in options):
+            for k in keys:
+                assert len(res.history[k]) == 3 and np.isfinite(res.history[k]).all(), k
+    assert np.isfinite(res.history["src"]).all()
+    # the discriminators are checkpointed with the model, so a resume continues them too
+    if "gan_power" in options:
+        assert any(k.startswith("gan_d.") for k in _weights(tmp_path / "m"))
+
+
+def test_liae_without_random_warp_freezes_inter_ab(tmp_path, facesets):
+    liae = replace(TINY, archi="liae-ud")
+    tr = Trainer(*facesets, tmp_path / "m", liae, replace(FAST, random_warp=False))
+    before = {k: v.clone() for k, v in tr.model.inter_AB.state_dict().items()}
+    tr.run(iterations=2)
+    for k, v in tr.model.inter_AB.state_dict().items():
+        assert torch.equal(v, before[k]), k
