@@ -43,25 +43,28 @@ def transcode_fps(clip: Path, out: Path) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
-    ap.add_argument("--archi", default="liae-ud")
+    ap.add_argument("--archi", nargs="+", default=["df-ud", "liae-ud"], help="models at 128 px to measure")
     a = ap.parse_args()
     if not (a.data / "videos").is_dir():
         print(f"merge_speed: test media not found at {a.data} (pass --data)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"{'clip':28} {'faces from':10} {'merge fps':>9} {'decode+encode fps':>18} {'ratio':>6}")
+        print(f"{'clip':28} {'model':14} {'faces from':10} {'merge fps':>9} {'decode+encode fps':>18} {'ratio':>6}")
         for label, rel in CLIPS.items():
             clip = a.data / rel
             fs = tmp / f"fs_{clip.stem}"
             extract(clip, fs, ExtractConfig(size=256))
-            model = tmp / f"model_{clip.stem}"
-            mcfg = replace(ModelConfig(), archi=a.archi, resolution=128)
-            Trainer(fs, fs, model, mcfg, replace(TrainConfig(), pretrain=True, workers=0, preview_every=0)).run(1)
             base = transcode_fps(clip, tmp / "copy.mp4")
-            for mode, faceset in (("faceset", fs), ("live", None)):
-                s = merge(clip, model, tmp / f"out_{mode}.mp4", MergeConfig(), faceset=faceset)
-                print(f"{label:28} {mode:10} {s.fps:9.1f} {base:18.1f} {s.fps / base:6.2f}", flush=True)
+            for archi in a.archi:
+                model = tmp / f"model_{clip.stem}_{archi}"
+                mcfg = replace(ModelConfig(), archi=archi, resolution=128)
+                tcfg = replace(TrainConfig(), pretrain=True, workers=0, preview_every=0)
+                Trainer(fs, fs, model, mcfg, tcfg).run(1)
+                for mode, faceset in (("faceset", fs), ("live", None)):
+                    s = merge(clip, model, tmp / f"out_{mode}.mp4", MergeConfig(), faceset=faceset)
+                    name = f"{archi} @128"
+                    print(f"{label:28} {name:14} {mode:10} {s.fps:9.1f} {base:18.1f} {s.fps / base:6.2f}", flush=True)
     return 0
 
 

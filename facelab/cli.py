@@ -423,6 +423,43 @@ def _cmd_fid(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="measure a swap: FID/KID, identity, pose, expression, stability (or 'compare')")
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="compare REPORT_A REPORT_B",
+        help="'compare A B' prints two reports side by side; otherwise use the options below",
+    )
+    p.add_argument("--src", help="source faceset")
+    p.add_argument("--dst", help="destination video")
+    p.add_argument("--swapped", help="merged video")
+    p.add_argument("-o", "--output", help="report folder")
+    p.add_argument("--inception-weights", help="pytorch-fid .pth or TorchScript file (default: fid-helper's)")
+    p.add_argument("--no-fid", action="store_true", help="skip FID/KID (the Inception network is slow on CPU)")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from facelab.evaluate.report import compare, evaluate, format_summary
+
+    if a.args[:1] == ["compare"]:
+        if len(a.args) != 3:
+            raise FacelabError("usage: facelab evaluate compare REPORT_A REPORT_B")
+        print(compare(a.args[1], a.args[2]))
+        return 0
+    missing = [n for n in ("src", "dst", "swapped", "output") if not getattr(a, n)]
+    if missing or a.args:
+        raise FacelabError(
+            "usage: facelab evaluate --src FACESET --dst VIDEO --swapped VIDEO -o DIR, or facelab evaluate compare A B"
+            + (f" (missing: {', '.join('--' + m for m in missing)})" if missing else "")
+        )
+    report = evaluate(a.src, a.dst, a.swapped, a.output, inception_weights=a.inception_weights, with_fid=not a.no_fid)
+    print(format_summary(report))
+    print(f"report: {a.output}/report.html")
+    return 0
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a trained model's dst->src swap as a TorchScript file")
     p.add_argument("--model", required=True, help="model folder from 'facelab train'")
@@ -473,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"facelab {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = p.add_subparsers(
-        dest="command", required=True, metavar="{extract,detect,faceset,train,merge,swap,inspect,fid,export}"
+        dest="command", required=True, metavar="{extract,detect,faceset,train,merge,swap,inspect,evaluate,fid,export}"
     )
     _add_extract(sub)
     _add_detect(sub)
@@ -483,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_swap(sub)
     _add_inspect(sub)
     _add_fid(sub)
+    _add_evaluate(sub)
     _add_export(sub)
     return p
 

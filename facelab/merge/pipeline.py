@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -206,12 +208,19 @@ def merge(
     model_id = f"{mcfg.archi}@{mcfg.resolution}:{Path(model_dir).resolve().name}"
     summary = MergeSummary(str(output))
     t0 = time.perf_counter()
-    with open_writer(output, dst_video, crf=cfg.crf, metadata=synthetic_tag(model_id, {"dst": dst_video.name})) as w:
+    tag = synthetic_tag(model_id, {"dst": dst_video.name})
+    # one encoder thread: x264 and the RGB->YUV conversion overlap the next frames' prediction (order is kept)
+    with open_writer(output, dst_video, crf=cfg.crf, metadata=tag) as w, ThreadPoolExecutor(1) as encoder:
+        pending: deque[Future] = deque()
         for frame, out in _merged_frames(prefetch(iter_frames(dst_video)), merger, planned, live, summary):
-            w.write(out, frame.timestamp)
+            pending.append(encoder.submit(w.write, out, frame.timestamp))
+            while pending and (pending[0].done() or len(pending) > 8):
+                pending.popleft().result()
             summary.frames += 1
             if progress:
                 progress(summary.frames, info.frames)
+        while pending:
+            pending.popleft().result()
     summary.seconds = time.perf_counter() - t0
     settings = {
         "dst": str(dst_video),
