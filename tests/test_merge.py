@@ -153,3 +153,17 @@ def test_dst_without_audio_and_with_odd_size(job, tmp_path, astronaut):
     frames = list(iter_frames(tmp_path / "o.mp4"))
     assert len(frames) == 10 and frames[0].image.shape[:2] == (252, 252)  # padded by one pixel for yuv420p
     assert _packets(tmp_path / "o.mp4", "audio") == []
+
+
+def test_only_like_swaps_only_the_chosen_person(job, tmp_path, hopper):
+    root, dst = job
+    ref = tmp_path / "hopper.jpg"
+    cv2.imwrite(str(ref), cv2.cvtColor(hopper, cv2.COLOR_RGB2BGR))
+    s = merge(dst, root / "model", tmp_path / "o.mp4", MergeConfig(only_like=str(ref)), faceset=root / "dst_fs")
+    assert s.frames == 20 and s.faces_swapped == 0  # the dst shows the astronaut, not Grace Hopper
+    same = tmp_path / "astronaut.jpg"
+    from facelab.demo import astronaut_image
+
+    cv2.imwrite(str(same), cv2.cvtColor(astronaut_image(), cv2.COLOR_RGB2BGR))
+    s = merge(dst, root / "model", tmp_path / "p.mp4", MergeConfig(only_like=str(same)), faceset=root / "dst_fs")
+    assert s.faces_swapped == 20

@@ -35,8 +35,9 @@ class IdentityFilter:
         self.reference = self.describer.describe(img, faces[0].points)
         self.threshold = threshold
 
-    def distance(self, image: np.ndarray, face) -> float:
-        return float(np.linalg.norm(self.describer.describe(image, face.points) - self.reference))
+    def distance(self, image: np.ndarray, points68: np.ndarray) -> float:
+        return float(np.linalg.norm(self.describer.describe(image, points68) - self.reference))
 
-    def matches(self, image: np.ndarray, face) -> bool:
-        return self.distance(image, face) < self.threshold
+    def matches(self, image: np.ndarray, points68: np.ndarray) -> bool:
+        """Whether the face with these 68 landmarks is the reference person."""
+        return self.distance(image, points68) < self.threshold

@@ -187,7 +187,7 @@ def extract(
                     faces = [_moved(f, p) for f, p in zip(faces, smoothed)]
                 written = 0
                 for idx, found in enumerate(faces):
-                    if identity is not None and not identity.matches(frame.image, found):
+                    if identity is not None and not identity.matches(frame.image, found.points):
                         summary.faces_rejected_identity += 1
                         continue
                     face_img, m = align_face(frame.image, found.points, face_type, cfg.size, cfg.interpolation)

@@ -24,6 +24,7 @@ from facelab import __version__
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig
 from facelab.errors import FacelabError
 from facelab.extract.finder import FaceFinder
+from facelab.extract.identity import IdentityFilter
 from facelab.extract.smoothing import LandmarkSmoother
 from facelab.faceset.index import load_metas
 from facelab.geometry.facetype import FaceType, transform_matrix
@@ -115,6 +116,7 @@ class Merger:
         self.device = device or next(model.parameters()).device
         self.model = model.to(memory_format=torch.channels_last)
         self.amp = autocast_dtype(cfg.precision, self.device)
+        self.only_like: IdentityFilter | None = None
         if cfg.mask_mode not in blend.MASK_MODES:
             raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
 
@@ -205,6 +207,8 @@ def merge(
     size = (info.width, info.height) if info.width else None
     planned = faces_from_faceset(faceset, dst_video, info.frames, size) if faceset else None
     live = None if planned is not None else LiveFaces()
+    if cfg.only_like:
+        merger.only_like = IdentityFilter(cfg.only_like, 0.6, live.finder if live else FaceFinder())
     model_id = f"{mcfg.archi}@{mcfg.resolution}:{Path(model_dir).resolve().name}"
     summary = MergeSummary(str(output))
     t0 = time.perf_counter()
@@ -246,6 +250,8 @@ def _merged_frames(
     pending = 0
     for frame in frames:
         lms = planned.get(frame.index, []) if planned is not None else live(frame)
+        if merger.only_like is not None:  # swap only the chosen person; other faces stay as they are
+            lms = [lm for lm in lms if merger.only_like.matches(frame.image, lm)]
         if not merger.cfg.every_face:
             lms = lms[:1]
         jobs = [_Job(frame.position, lm, merger.crop(frame.image, lm)) for lm in lms]
