@@ -87,6 +87,7 @@ class MergeConfig:
     sharpen: str = "none"  # none | box | gaussian
     sharpen_amount: int = 0
     face_scale: int = 0  # -50..50; > 0 shrinks the pasted face (DFL's output face scale)
+    motion_blur: int = 0  # 0..100: blur the face along its frame-to-frame motion (DFL's motion blur power)
     crf: int = 18  # H.264 quality
     batch: int = 8  # faces per model call
     precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32

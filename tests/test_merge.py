@@ -167,3 +167,21 @@ def test_only_like_swaps_only_the_chosen_person(job, tmp_path, hopper):
     cv2.imwrite(str(same), cv2.cvtColor(astronaut_image(), cv2.COLOR_RGB2BGR))
     s = merge(dst, root / "model", tmp_path / "p.mp4", MergeConfig(only_like=str(same)), faceset=root / "dst_fs")
     assert s.faces_swapped == 20
+
+
+def test_motion_blur_follows_face_motion(job, tmp_path):
+    root, dst = job
+    a = merge(dst, root / "model", tmp_path / "a", MergeConfig(blur=16), faceset=root / "dst_fs")
+    b = merge(dst, root / "model", tmp_path / "b", MergeConfig(blur=16, motion_blur=100), faceset=root / "dst_fs")
+    assert a.frames == b.frames == 20
+
+    def lap(p: Path) -> float:
+        return float(cv2.Laplacian(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), cv2.CV_64F).var())
+
+    sharp = [lap(p) for p in sorted((tmp_path / "a").glob("*.png"))]
+    blurred = [lap(p) for p in sorted((tmp_path / "b").glob("*.png"))]
+    assert sharp[0] == blurred[0]  # first frame: no previous position, no blur
+    # the synthetic camera moves sinusoidally: fast in some frames (blurred), near-still at the turns (untouched)
+    changed = [i for i in range(20) if blurred[i] != sharp[i]]
+    assert len(changed) >= 5
+    assert np.mean([blurred[i] for i in changed]) < np.mean([sharp[i] for i in changed])

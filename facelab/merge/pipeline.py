@@ -104,6 +104,7 @@ class _Job:
     frame_pos: int
     landmarks: np.ndarray
     crop: np.ndarray  # model input, float32 RGB [0,1] (res, res, 3)
+    motion: tuple[float, float] = (0.0, 0.0)  # face centre displacement since the previous frame, frame px
 
 
 class Merger:
@@ -141,8 +142,9 @@ class Merger:
         face: np.ndarray,
         prd: np.ndarray,
         dst: np.ndarray,
+        motion: tuple[float, float] = (0.0, 0.0),
     ) -> np.ndarray:
-        """``frame`` (uint8 RGB) with one predicted face blended in."""
+        """``frame`` (uint8 RGB) with one predicted face blended in; ``motion`` (frame px) drives motion blur."""
         cfg, res = self.cfg, self.res
         hull = hull_mask((res, res), _to_crop(landmarks, res, self.face_type)) if "hull" in cfg.mask_mode else None
         mask = blend.combine_masks(cfg.mask_mode, hull=hull, prd=prd, dst=dst)
@@ -155,6 +157,9 @@ class Merger:
         mask4 = blend.process_mask(mask, res, cfg.erode, cfg.blur)
         face4 = cv2.resize(np.clip(face, 0, 1), (big, big), interpolation=cv2.INTER_CUBIC)
         to_frame = blend.face_to_frame_matrix(landmarks, big, self.face_type, cfg.face_scale)
+        if cfg.motion_blur and any(motion):  # at 4x, like the mask: kernel lengths in the pixels a user sees
+            frame_to_face = np.linalg.inv(np.vstack([to_frame, [0, 0, 1]]))[:2, :2]
+            face4 = blend.motion_blur(face4, mask4, tuple(frame_to_face @ np.asarray(motion)), cfg.motion_blur)
         if cfg.blend == "seamless":
             return blend.seamless_paste(frame, face4, mask4, to_frame)
         return blend.paste(frame, face4, mask4, to_frame)
@@ -248,13 +253,15 @@ def _merged_frames(
     """Frames in order with their faces swapped; faces are predicted ``batch`` at a time across frames."""
     window: list[tuple[Frame, list[_Job]]] = []
     pending = 0
+    previous: list[np.ndarray] = []  # face centres of the previous frame (for motion blur)
     for frame in frames:
         lms = planned.get(frame.index, []) if planned is not None else live(frame)
         if merger.only_like is not None:  # swap only the chosen person; other faces stay as they are
             lms = [lm for lm in lms if merger.only_like.matches(frame.image, lm)]
         if not merger.cfg.every_face:
             lms = lms[:1]
-        jobs = [_Job(frame.position, lm, merger.crop(frame.image, lm)) for lm in lms]
+        jobs = [_Job(frame.position, lm, merger.crop(frame.image, lm), _motion(lm, previous)) for lm in lms]
+        previous = [lm.mean(0) for lm in lms]
         if not jobs:
             summary.frames_without_face += 1
         window.append((frame, jobs))
@@ -263,6 +270,16 @@ def _merged_frames(
             yield from _flush(window, merger, summary)
             window, pending = [], 0
     yield from _flush(window, merger, summary)
+
+
+def _motion(landmarks: np.ndarray, previous: list[np.ndarray]) -> tuple[float, float]:
+    """Displacement of this face's centre from the nearest face centre of the previous frame (0 if none near)."""
+    if not previous:
+        return (0.0, 0.0)
+    c = landmarks.mean(0)
+    d = min((c - p for p in previous), key=lambda v: float(np.hypot(*v)))
+    size = float(np.ptp(landmarks[:, 0]))
+    return (float(d[0]), float(d[1])) if np.hypot(*d) < size else (0.0, 0.0)
 
 
 def _flush(
@@ -274,7 +291,7 @@ def _flush(
     for frame, js in window:
         out = frame.image
         for j in js:
-            out = merger.paste(out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k])
+            out = merger.paste(out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k], j.motion)
             k += 1
         summary.faces_swapped += len(js)
         yield frame, out
