@@ -6,7 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
+
+# mediapipe 0.10.14 calls a protobuf API that protobuf 4.25 marks deprecated, once per graph run
+warnings.filterwarnings("ignore", message=r".*SymbolDatabase\.GetPrototype\(\) is deprecated.*")
 
 
 @contextlib.contextmanager
