@@ -118,6 +118,8 @@ class Merger:
         self.model = model.to(memory_format=torch.channels_last)
         self.amp = autocast_dtype(cfg.precision, self.device)
         self.only_like: IdentityFilter | None = None
+        if cfg.mask_mode == "stored":  # blend.combine_masks supports it; passing faceset polygons through is to do
+            raise FacelabError("mask mode 'stored' is not available in merge yet; use learned-prd*learned-dst or hull")
         if cfg.mask_mode not in blend.MASK_MODES:
             raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
 
