@@ -247,7 +247,9 @@ def _add_config_options(p: argparse.ArgumentParser, cls: type, title: str) -> No
         if isinstance(default, bool):
             g.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"(default: {default})")
         else:
-            g.add_argument(flag, type=type(default), default=None, help=f"(default: {default})")
+            g.add_argument(
+                flag, type=str if default is None else type(default), default=None, help=f"(default: {default})"
+            )
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:

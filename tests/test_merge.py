@@ -185,3 +185,30 @@ def test_motion_blur_follows_face_motion(job, tmp_path):
     changed = [i for i in range(20) if blurred[i] != sharp[i]]
     assert len(changed) >= 5
     assert np.mean([blurred[i] for i in changed]) < np.mean([sharp[i] for i in changed])
+
+
+def test_cli_merge_options_parse(job, tmp_path, hopper):
+    root, dst = job
+    ref = tmp_path / "h.jpg"
+    cv2.imwrite(str(ref), cv2.cvtColor(hopper, cv2.COLOR_RGB2BGR))
+    code = cli(
+        [
+            "merge",
+            str(dst),
+            "--model",
+            str(root / "model"),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--faceset",
+            str(root / "dst_fs"),
+            "--only-like",
+            str(ref),
+            "--color",
+            "lct",
+            "--blur",
+            "32",
+            "--no-every-face",
+        ]
+    )
+    assert code == 0
+    assert json.loads((tmp_path / "o.mp4.merge.json").read_text())["merge"]["only_like"] == str(ref)
