@@ -330,6 +330,7 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model folder from 'facelab train'")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4/.mkv/.mov) or a folder for PNG frames")
     p.add_argument("--faceset", help="the dst's faceset from 'facelab extract' (default: find faces on the fly)")
+    p.add_argument("--mask-output", help="also write each frame's blend mask (video file or folder)")
     p.add_argument(
         "--preview",
         metavar="FRAMES",
@@ -356,7 +357,7 @@ def _cmd_merge(a: argparse.Namespace) -> int:
     from facelab.merge.pipeline import merge
 
     with _Progress("merge", "frame") as bar:
-        s = merge(a.dst, a.model, a.output, cfg, faceset=a.faceset, progress=bar.update)
+        s = merge(a.dst, a.model, a.output, cfg, faceset=a.faceset, progress=bar.update, mask_output=a.mask_output)
     print(
         f"{s.frames} frames, {s.faces_swapped} faces swapped ({s.fps:.1f} frames/s) -> {s.output}; "
         f"settings in {s.output.rstrip('/')}.merge.json"

@@ -212,3 +212,17 @@ def test_cli_merge_options_parse(job, tmp_path, hopper):
     )
     assert code == 0
     assert json.loads((tmp_path / "o.mp4.merge.json").read_text())["merge"]["only_like"] == str(ref)
+
+
+def test_mask_output_matches_what_changed(job, tmp_path):
+    root, dst = job
+    merge(
+        dst, root / "model", tmp_path / "f", MergeConfig(blur=16), faceset=root / "dst_fs", mask_output=tmp_path / "m"
+    )
+    frames, masks = sorted((tmp_path / "f").glob("*.png")), sorted((tmp_path / "m").glob("*.png"))
+    assert len(frames) == len(masks) == 20
+    for png, mpng, src in zip(frames, masks, iter_frames(dst)):
+        got = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+        m = cv2.imread(str(mpng), cv2.IMREAD_GRAYSCALE)
+        changed = (got != src.image).any(axis=2)
+        assert m.max() > 0 and not changed[m == 0].any()  # nothing changes where the mask is empty

@@ -7,6 +7,7 @@ Decoding runs ahead in a thread and encoding happens in the writer; the model se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -118,6 +119,8 @@ class Merger:
         self.model = model.to(memory_format=torch.channels_last)
         self.amp = autocast_dtype(cfg.precision, self.device)
         self.only_like: IdentityFilter | None = None
+        self.want_masks = False  # collect each frame's blend mask into ``masks`` (for a mask video)
+        self.masks: deque[np.ndarray] = deque()
         if cfg.mask_mode == "stored":  # blend.combine_masks supports it; passing faceset polygons through is to do
             raise FacelabError("mask mode 'stored' is not available in merge yet; use learned-prd*learned-dst or hull")
         if cfg.mask_mode not in blend.MASK_MODES:
@@ -145,8 +148,10 @@ class Merger:
         prd: np.ndarray,
         dst: np.ndarray,
         motion: tuple[float, float] = (0.0, 0.0),
+        frame_mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``frame`` (uint8 RGB) with one predicted face blended in; ``motion`` (frame px) drives motion blur."""
+        """``frame`` (uint8 RGB) with one predicted face blended in; ``motion`` (frame px) drives motion blur.
+        ``frame_mask`` (float32 H x W), if given, receives the blend mask in frame space (max over faces)."""
         cfg, res = self.cfg, self.res
         hull = hull_mask((res, res), _to_crop(landmarks, res, self.face_type)) if "hull" in cfg.mask_mode else None
         mask = blend.combine_masks(cfg.mask_mode, hull=hull, prd=prd, dst=dst)
@@ -162,6 +167,11 @@ class Merger:
         if cfg.motion_blur and any(motion):  # at 4x, like the mask: kernel lengths in the pixels a user sees
             frame_to_face = np.linalg.inv(np.vstack([to_frame, [0, 0, 1]]))[:2, :2]
             face4 = blend.motion_blur(face4, mask4, tuple(frame_to_face @ np.asarray(motion)), cfg.motion_blur)
+        if frame_mask is not None:
+            placed = blend.warp_mask(mask4, to_frame, frame.shape)
+            if placed is not None:
+                roi, values = placed
+                np.maximum(frame_mask[roi], values, out=frame_mask[roi])
         if cfg.blend == "seamless":
             return blend.seamless_paste(frame, face4, mask4, to_frame)
         return blend.paste(frame, face4, mask4, to_frame)
@@ -201,9 +211,11 @@ def merge(
     cfg: MergeConfig | None = None,
     faceset: str | Path | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    mask_output: str | Path | None = None,
 ) -> MergeSummary:
     """Swap every face of ``dst_video`` with the model in ``model_dir`` and write ``output`` (a video file, or a
-    folder for a PNG sequence). Settings are saved beside the output as ``<output>.merge.json``."""
+    folder for a PNG sequence); ``mask_output`` (same choice) gets each frame's blend mask. Settings are saved
+    beside the output as ``<output>.merge.json``."""
     cfg = cfg or MergeConfig()
     dst_video, output = Path(dst_video), Path(output)
     info = probe(dst_video)
@@ -221,10 +233,19 @@ def merge(
     t0 = time.perf_counter()
     tag = synthetic_tag(model_id, {"dst": dst_video.name})
     # one encoder thread: x264 and the RGB->YUV conversion overlap the next frames' prediction (order is kept)
-    with open_writer(output, dst_video, crf=cfg.crf, metadata=tag) as w, ThreadPoolExecutor(1) as encoder:
+    merger.want_masks = mask_output is not None
+    with contextlib.ExitStack() as stack:
+        w = stack.enter_context(open_writer(output, dst_video, crf=cfg.crf, metadata=tag))
+        mw = None
+        if mask_output is not None:
+            mw = stack.enter_context(open_writer(mask_output, dst_video, crf=cfg.crf, metadata=tag, copy_audio=False))
+        encoder = stack.enter_context(ThreadPoolExecutor(1))
         pending: deque[Future] = deque()
         for frame, out in _merged_frames(prefetch(iter_frames(dst_video)), merger, planned, live, summary):
             pending.append(encoder.submit(w.write, out, frame.timestamp))
+            if mw is not None:
+                gray = (merger.masks.popleft() * 255 + 0.5).astype(np.uint8)
+                pending.append(encoder.submit(mw.write, np.repeat(gray[..., None], 3, axis=2), frame.timestamp))
             while pending and (pending[0].done() or len(pending) > 8):
                 pending.popleft().result()
             summary.frames += 1
@@ -292,8 +313,11 @@ def _flush(
     k = 0
     for frame, js in window:
         out = frame.image
+        fmask = np.zeros(out.shape[:2], np.float32) if merger.want_masks else None
         for j in js:
-            out = merger.paste(out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k], j.motion)
+            out = merger.paste(out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k], j.motion, fmask)
             k += 1
         summary.faces_swapped += len(js)
+        if fmask is not None:
+            merger.masks.append(fmask)
         yield frame, out
