@@ -48,3 +48,21 @@ def finder():
     from facelab.extract.finder import FaceFinder
 
     return FaceFinder()
+
+
+def write_h264(path: Path, frames: list[np.ndarray], pix_fmt: str = "yuv420p", fps: int = 30) -> Path:
+    """Encode RGB frames as an H.264 file without audio (yuv444p allows odd sizes)."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream("libx264", rate=fps)
+        vs.height, vs.width = frames[0].shape[:2]
+        vs.pix_fmt = pix_fmt
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            f.pts = i
+            for p in vs.encode(f):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+    return path

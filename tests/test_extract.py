@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import shared_path, write_h264
 from facelab.cli import main as cli
 from facelab.config import ExtractConfig
 from facelab.demo import write_motion_clip
@@ -233,21 +233,9 @@ def test_display_rotation_is_applied(tmp_path, matrix, band_at):
     """A phone video stores landscape pixels plus a display matrix; frames must come out upright."""
     import struct
 
-    import av
-
-    path = tmp_path / "r.mp4"
-    with av.open(str(path), "w") as c:
-        vs = c.add_stream("libx264", rate=30)
-        vs.width, vs.height, vs.pix_fmt = 96, 64, "yuv420p"
-        img = np.zeros((64, 96, 3), np.uint8)
-        img[:, :20] = 255  # a white band on the left of the stored picture
-        for i in range(2):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for k in vs.encode(f):
-                c.mux(k)
-        for k in vs.encode():
-            c.mux(k)
+    img = np.zeros((64, 96, 3), np.uint8)
+    img[:, :20] = 255  # a white band on the left of the stored picture
+    path = write_h264(tmp_path / "r.mp4", [img, img])
     data = bytearray(path.read_bytes())
     off = data.index(b"tkhd") + 44  # version-0 track header: the 3x3 display matrix (16.16 / 2.30 fixed point)
     a, b, cc, d = (v << 16 for v in matrix)

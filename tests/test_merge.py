@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import write_h264
 from facelab.cli import main as cli
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig
 from facelab.demo import write_motion_clip
@@ -135,19 +136,8 @@ def test_cli_inspect_and_contact_sheet(job, capsys):
 
 def test_dst_without_audio_and_with_odd_size(job, tmp_path, astronaut):
     root, _ = job
-    dst = tmp_path / "odd.mkv"  # 4:4:4 allows odd sizes (phone and screen recordings have them); no audio
-    with av.open(str(dst), "w") as c:
-        vs = c.add_stream("libx264", rate=30)
-        vs.width = vs.height = 251
-        vs.pix_fmt = "yuv444p"
-        img = cv2.resize(astronaut, (251, 251))
-        for i in range(10):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in vs.encode(f):
-                c.mux(p)
-        for p in vs.encode():
-            c.mux(p)
+    # 4:4:4 allows odd sizes (phone and screen recordings have them); no audio
+    dst = write_h264(tmp_path / "odd.mkv", [cv2.resize(astronaut, (251, 251))] * 10, pix_fmt="yuv444p")
     s = merge(dst, root / "model", tmp_path / "o.mp4", MergeConfig())
     assert s.frames == 10
     frames = list(iter_frames(tmp_path / "o.mp4"))

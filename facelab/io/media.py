@@ -75,7 +75,7 @@ def probe(path: str | Path) -> MediaInfo:
         return MediaInfo("images", len(list_images(path)))
     if is_image_path(path):
         return MediaInfo("images", 1)
-    with _open_video(path) as c:
+    with open_video(path) as c:
         s = c.streams.video[0]
         fps = float(s.average_rate) if s.average_rate else None
         n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else None)
@@ -112,7 +112,7 @@ def iter_frames(
     yield from _iter_video(path, every, start)
 
 
-def _open_video(path: Path):
+def open_video(path: Path):
     import av
 
     if path.stat().st_size == 0:
@@ -120,14 +120,14 @@ def _open_video(path: Path):
     try:
         c = av.open(str(path))
     except av.error.FFmpegError as e:
-        raise MediaError(f"{path}: not a video or image facelab can read ({_ff_reason(e)})") from e
+        raise MediaError(f"{path}: not a video or image facelab can read ({ffmpeg_reason(e)})") from e
     if not c.streams.video:
         c.close()
         raise MediaError(f"{path}: has no video stream")
     return c
 
 
-def _ff_reason(e: Exception) -> str:
+def ffmpeg_reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e).split(":")[0]
 
 
@@ -142,7 +142,7 @@ def _quarter_turns(rotation: float | None) -> int:
 def _iter_video(path: Path, every: int, start: int) -> Iterator[Frame]:
     import av
 
-    with _open_video(path) as c:
+    with open_video(path) as c:
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threads: decode is not the bottleneck
         tb = stream.time_base
@@ -165,7 +165,7 @@ def _iter_video(path: Path, every: int, start: int) -> Iterator[Frame]:
                 yield Frame(img, str(path), f"{path.stem}_{i:06d}", i, i, ts)
         except av.error.FFmpegError as e:
             if i < 0:
-                raise MediaError(f"{path}: video stream cannot be decoded ({_ff_reason(e)})") from e
-            log.warning("%s: decoding stopped after frame %d (%s); the file looks truncated", path, i, _ff_reason(e))
+                raise MediaError(f"{path}: video stream cannot be decoded ({ffmpeg_reason(e)})") from e
+            log.warning("%s: decoding stopped after frame %d (%s); the file looks truncated", path, i, ffmpeg_reason(e))
         if i < 0:
             raise MediaError(f"{path}: video has no decodable frames (truncated or corrupt)")

@@ -28,7 +28,7 @@ import numpy as np
 from facelab import __version__
 from facelab.errors import FacelabError
 from facelab.io.atomic import ensure_writable_dir, write_atomic
-from facelab.io.media import _ff_reason, _open_video
+from facelab.io.media import ffmpeg_reason, open_video
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def synthetic_tag(model_id: str, extra: dict[str, Any] | None = None) -> dict[st
 
 def read_tag(path: str | Path) -> dict[str, Any] | None:
     """The facelab tag of a video (the JSON written by ``synthetic_tag``), or None when it carries none."""
-    with _open_video(Path(path)) as c:
+    with open_video(Path(path)) as c:
         meta = {k.lower(): v for k, v in c.metadata.items()}  # matroska reads keys back upper-case
     text = meta.get(SYNTHETIC_TAG_KEY, "")
     if _TAG_MARK in text:
@@ -101,7 +101,7 @@ class VideoWriter:
         self.partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
         self.frames_written = 0
         self.size: tuple[int, int] | None = None  # (width, height) as encoded
-        self._src = _open_video(Path(template)) if template is not None else None
+        self._src = open_video(Path(template)) if template is not None else None
         self._closed = False
         try:
             src_rate = self._src.streams.video[0].average_rate if self._src else None
@@ -260,7 +260,7 @@ class VideoWriter:
         self.abort()
         if getattr(e, "errno", None) == errno.ENOSPC:
             raise FacelabError(f"{self.path}: out of disk space; partial output removed") from e
-        reason = getattr(e, "strerror", None) or _ff_reason(e)
+        reason = getattr(e, "strerror", None) or ffmpeg_reason(e)
         raise FacelabError(f"{self.path}: cannot write video ({reason}); partial output removed") from e
 
     def __enter__(self) -> VideoWriter:
