@@ -120,9 +120,10 @@ def _cmd_detect(a: argparse.Namespace) -> int:
 
 
 def _add_faceset(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("faceset", help="inspect, sort, dedupe, filter and import facesets")
-    fs = p.add_subparsers(dest="faceset_cmd", required=True, metavar="{info,sort,dedupe,filter,import}")
+    p = sub.add_parser("faceset", help="inspect, compare, sort, dedupe, filter and import facesets")
+    fs = p.add_subparsers(dest="faceset_cmd", required=True, metavar="{info,coverage,sort,dedupe,filter,import}")
     _add_faceset_info(fs)
+    _add_faceset_coverage(fs)
     _add_faceset_sort(fs)
     _add_faceset_dedupe(fs)
     _add_faceset_filter(fs)
@@ -145,6 +146,55 @@ def _cmd_faceset_info(a: argparse.Namespace) -> int:
     if a.plot:
         plot_pose_histogram(a.folder, a.plot)
         print(f"pose histogram written to {a.plot}")
+    return 0
+
+
+def _add_faceset_coverage(fs: argparse._SubParsersAction) -> None:
+    from facelab.faceset.coverage import MIN_DST, THIN_FRACTION
+
+    p = fs.add_parser(
+        "coverage",
+        help="pose and expression bins where DST has faces and SRC has few (and synthetic faces per bin)",
+    )
+    p.add_argument("src", help="source faceset (the face to put in; synthetic faces in it are counted apart)")
+    p.add_argument("dst", help="destination faceset (the faces to replace)")
+    p.add_argument(
+        "--png",
+        metavar="PATH",
+        help="heatmap PNG to write (default: beside SRC as SRC.coverage.png; inside the faceset folder a PNG "
+        "would be taken for a face)",
+    )
+    p.add_argument("--no-plot", action="store_true", help="print only, write no PNG")
+    p.add_argument(
+        "--min-dst",
+        type=int,
+        default=MIN_DST,
+        help="a thin bin holds at least this many dst faces (default: %(default)s)",
+    )
+    p.add_argument(
+        "--fraction",
+        type=float,
+        default=THIN_FRACTION,
+        help="a thin bin's src share is below this fraction of its dst share (default: %(default)s)",
+    )
+    p.add_argument("--json", action="store_true", help="print the counts and thin bins as JSON")
+    p.set_defaults(func=_cmd_faceset_coverage)
+
+
+def _cmd_faceset_coverage(a: argparse.Namespace) -> int:
+    from facelab.faceset.coverage import folder_coverage, format_coverage, plot_coverage
+
+    if not 0 < a.fraction <= 1 or a.min_dst < 1:
+        raise FacelabError("--fraction must be in (0, 1] and --min-dst at least 1")
+    cov = folder_coverage(a.src, a.dst)
+    if a.json:
+        print(json.dumps(cov.to_dict(min_dst=a.min_dst, fraction=a.fraction), indent=1))
+    else:
+        print(format_coverage(cov, min_dst=a.min_dst, fraction=a.fraction))
+    if not a.no_plot:
+        png = a.png or a.src.rstrip("/\\") + ".coverage.png"
+        plot_coverage(cov, png, min_dst=a.min_dst, fraction=a.fraction)
+        print(f"coverage plot written to {png}", file=sys.stderr if a.json else sys.stdout)
     return 0
 
 
@@ -303,7 +353,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
     trainer = Trainer(a.src, a.dst, a.model, mcfg, tcfg, given)
     print(
         f"{trainer.mcfg.archi} @ {trainer.mcfg.resolution}: {trainer.model.param_counts()['total']:,} parameters; "
-        f"{len(trainer.src_bank)} src / {len(trainer.dst_bank)} dst faces; starting at iteration {trainer.iteration}"
+        f"{len(trainer.src_bank)} src{_synth(trainer.src_bank.synthetic)} / {len(trainer.dst_bank)} dst"
+        f"{_synth(trainer.dst_bank.synthetic)} faces; starting at iteration {trainer.iteration}"
     )
     with _Progress("train", "it") as bar:
 
@@ -322,12 +373,17 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(n: int) -> str:
+    return f" ({n} synthetic)" if n else ""
+
+
 def _add_merge(sub: argparse._SubParsersAction) -> None:
     from facelab.config import MergeConfig
 
     p = sub.add_parser("merge", help="put a trained model's faces into the dst video (audio kept, tagged synthetic)")
-    p.add_argument("dst", help="destination video")
+    p.add_argument("dst", help="destination video, or a folder of frames (natural name order)")
     p.add_argument("--model", required=True, help="model folder from 'facelab train'")
+    p.add_argument("--fps", type=float, help="frame rate of a frame-folder dst for video output (default 30)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4/.mkv/.mov) or a folder for PNG frames")
     p.add_argument("--faceset", help="the dst's faceset from 'facelab extract' (default: find faces on the fly)")
     p.add_argument("--mask-output", help="also write each frame's blend mask (video file or folder)")
@@ -351,13 +407,15 @@ def _cmd_merge(a: argparse.Namespace) -> int:
         from facelab.merge.preview import contact_sheet, parse_grid
 
         frames = [int(v) for v in a.preview.split(",")]
-        out = contact_sheet(a.dst, a.model, frames, parse_grid(a.grid), cfg, a.output)
+        out = contact_sheet(a.dst, a.model, frames, parse_grid(a.grid), cfg, a.output, faceset=a.faceset)
         print(f"contact sheet written to {out}")
         return 0
     from facelab.merge.pipeline import merge
 
     with _Progress("merge", "frame") as bar:
-        s = merge(a.dst, a.model, a.output, cfg, faceset=a.faceset, progress=bar.update, mask_output=a.mask_output)
+        s = merge(
+            a.dst, a.model, a.output, cfg, faceset=a.faceset, progress=bar.update, mask_output=a.mask_output, fps=a.fps
+        )
     print(
         f"{s.frames} frames, {s.faces_swapped} faces swapped ({s.fps:.1f} frames/s) -> {s.output}; "
         f"settings in {s.output.rstrip('/')}.merge.json"
@@ -370,7 +428,8 @@ def _add_swap(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("swap", help="the whole job: extract both sides, train, merge, report (resumable)")
     p.add_argument("src", nargs="+", help="source video(s) and/or image folders (the face to put in)")
-    p.add_argument("dst", help="destination video")
+    p.add_argument("dst", help="destination video, or a folder of frames (natural name order)")
+    p.add_argument("--fps", type=float, help="frame rate of a frame-folder dst for video output (default 30)")
     p.add_argument("-o", "--output", required=True, help="output video")
     p.add_argument("--preset", default="cpu-quick", choices=list(PRESETS))
     p.add_argument("--iters", type=int, help="train until this many iterations in total")
@@ -384,7 +443,9 @@ def _cmd_swap(a: argparse.Namespace) -> int:
 
     if a.iters is None and a.minutes is None:
         raise FacelabError("give --iters N or --minutes M")
-    rep = swap(a.src, a.dst, a.output, a.preset, a.iters, a.minutes, a.workdir, log=lambda m: print(f"facelab: {m}"))
+    rep = swap(
+        a.src, a.dst, a.output, a.preset, a.iters, a.minutes, a.workdir, log=lambda m: print(f"facelab: {m}"), fps=a.fps
+    )
     print(f"video: {rep.output}\ncontact sheet: {rep.contact_sheet}\nreport: {rep.workdir}/report.md")
     return 0
 
@@ -483,6 +544,92 @@ def _cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+# --- augment -----------------------------------------------------------------------------------------------------
+
+
+def _add_augment(sub: argparse._SubParsersAction) -> None:
+    from facelab.config import GanConfig
+
+    p = sub.add_parser("augment", help="StyleGAN2-ADA on the src faceset; sample synthetic faces into it")
+    ag = p.add_subparsers(dest="augment_cmd", required=True, metavar="{train,sample}")
+    t = ag.add_parser("train", help="train a generator on a faceset (resumes if --out exists)")
+    t.add_argument("--faceset", required=True, help="faceset to learn (only its real faces are used)")
+    t.add_argument("--out", required=True, help="generator folder; an existing one is resumed")
+    t.add_argument("--kimg", type=float, help="train until D has seen this many thousand real images in total")
+    t.add_argument("--minutes", type=float, help="train for this many minutes")
+    t.add_argument("--init", help="start from this generator folder's weights (fine-tuning, same architecture)")
+    _add_config_options(t, GanConfig, "generator")
+    t.set_defaults(func=_cmd_augment_train)
+    s = ag.add_parser("sample", help="generate faces, keep those that are still the source, add them flagged")
+    s.add_argument("--gan", required=True, help="generator folder from 'facelab augment train'")
+    s.add_argument("--faceset", required=True, help="faceset to add the synthetic faces to (the generator's src)")
+    s.add_argument("-n", type=int, required=True, help="faces this generator should have added (a re-run resumes)")
+    s.add_argument("--truncation", type=float, default=0.7, help="psi; lower = more typical, less varied")
+    s.add_argument("--min-identity", type=float, default=0.6, help="max dlib distance to the faceset's identity")
+    s.add_argument("--dst", help="dst faceset: with --fill-* keep faces for the bins the src lacks relative to it")
+    s.add_argument("--fill-poses", action="store_true", help="prefer yaw/pitch bins where the src is thin")
+    s.add_argument("--fill-expressions", action="store_true", help="prefer mouth/smile bins where the src is thin")
+    s.add_argument("--candidates", type=int, default=8, help="with --fill-*: draw up to n x this many images")
+    s.add_argument("--seed", type=int, default=0, help="first latent seed")
+    s.set_defaults(func=_cmd_augment_sample)
+
+
+def _cmd_augment_train(a: argparse.Namespace) -> int:
+    import math
+
+    from facelab.augment.trainer import GanTrainer
+    from facelab.config import GanConfig
+
+    if a.kimg is None and a.minutes is None:
+        raise FacelabError("give --kimg N or --minutes M")
+    given = {f.name for f in fields(GanConfig) if getattr(a, f.name) is not None}
+    cfg = replace(GanConfig(), **{k: getattr(a, k) for k in given})
+    trainer = GanTrainer(a.faceset, a.out, cfg, given, init_from=a.init)
+    c = trainer.cfg
+    print(
+        f"StyleGAN2-ADA {c.cfg} @ {c.resolution} px, batch {c.batch}, gamma {c.gamma:g}, aug {c.aug}: "
+        f"G {sum(p.numel() for p in trainer.G.parameters()):,} / D {sum(p.numel() for p in trainer.D.parameters()):,}"
+        f" parameters; {len(trainer.reals)} real faces; starting at {trainer.kimg:.1f} kimg"
+    )
+    iters = math.ceil(a.kimg * 1000 / c.batch) if a.kimg is not None else None
+    with _Progress("augment train", "it") as bar:
+        start = trainer.iteration
+
+        def show(s: dict) -> None:
+            bar.update(s["iteration"] - start, (iters - start) if iters else None)
+            if bar.bar is not None:
+                bar.bar.set_postfix_str(f"G {s['G']:.3f} D {s['D']:.3f} p {s.get('ada_p', 0):.3f}")
+
+        res = trainer.run(iters, a.minutes, progress=show)
+    print(
+        f"stopped at {trainer.kimg:.1f} kimg ({res.stopped}) after {res.seconds / 60:.1f} min; "
+        f"checkpoint, preview.png, previews/ and losses.png in {a.out}"
+    )
+    return 0
+
+
+def _cmd_augment_sample(a: argparse.Namespace) -> int:
+    from facelab.augment.sample import sample_into_faceset
+    from facelab.augment.trainer import generate_fn, load_generator
+
+    g, _, gen_id = load_generator(a.gan)
+    rep = sample_into_faceset(
+        generate_fn(g),
+        a.faceset,
+        a.n,
+        generator_id=gen_id,
+        truncation=a.truncation,
+        min_identity=a.min_identity,
+        dst_faceset=a.dst,
+        fill_poses=a.fill_poses,
+        fill_expressions=a.fill_expressions,
+        candidates=a.candidates,
+        first_seed=a.seed,
+    )
+    print(rep.summary())
+    return 0
+
+
 # --- plumbing ----------------------------------------------------------------------------------------------------
 
 
@@ -513,12 +660,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"facelab {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = p.add_subparsers(
-        dest="command", required=True, metavar="{extract,detect,faceset,train,merge,swap,inspect,evaluate,fid,export}"
+        dest="command",
+        required=True,
+        metavar="{extract,detect,faceset,train,augment,merge,swap,inspect,evaluate,fid,export}",
     )
     _add_extract(sub)
     _add_detect(sub)
     _add_faceset(sub)
     _add_train(sub)
+    _add_augment(sub)
     _add_merge(sub)
     _add_swap(sub)
     _add_inspect(sub)

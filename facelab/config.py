@@ -66,6 +66,8 @@ class TrainConfig:
     face_style_power: float = 0.0  # (resumable)
     bg_style_power: float = 0.0  # (resumable)
     pretrain: bool = False
+    synthetic_faces: str = "use"  # use | exclude: faces flagged synthetic by `facelab augment sample` (resumable)
+    ada: bool = False  # adaptive augmentation of what the GAN discriminator sees (needs gan_power > 0) (resumable)
     precision: str = "auto"  # auto | bf16 | fp32 (resumable)
     seed: int = 0
     workers: int = 2  # data-loading processes per rank (resumable)
@@ -93,3 +95,38 @@ class MergeConfig:
     precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32
     every_face: bool = True  # swap every face in a frame; False: only the largest
     only_like: str | None = None  # swap only faces of the person in this photo
+
+
+@dataclass
+class GanConfig:
+    """StyleGAN2-ADA generator training (``facelab augment train``). 0 / "" mean "derived from ``cfg``" (see
+    ``facelab.augment.networks.resolve_gan_config``; numbers in ../shared/reference/stylegan2-ada-notes.md §4)."""
+
+    resolution: int = 128  # 32..1024, power of two
+    cfg: str = "auto"  # auto (StyleGAN2-ADA's) | cpu (narrow channels, for CPU-only runs) | stylegan2 | paper256
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 0  # auto: 2
+    channel_base: int = 0  # auto: 16384 below 512 px, else 32768
+    channel_max: int = 0  # auto: 512
+    batch: int = 0  # total over processes; auto: max(min(world * min(4096 // R, 32), 64), world)
+    mbstd_group: int = 0  # auto: min(batch per process, 4)
+    lr: float = 0.0  # G and D; auto: 0.0025 (0.002 at 1024 px)
+    gamma: float = 0.0  # R1 weight; auto: 0.0002 * R^2 / batch
+    ema_kimg: float = 0.0  # auto: batch * 10 / 32
+    ema_rampup: float = 0.05  # EMA half-life ramp (fraction of images seen); 0 = off; stylegan2/paper256 turn 0.05 off
+    pl_weight: float = 2.0  # path-length regularisation
+    style_mixing: float = 0.9  # probability
+    r1_interval: int = 16  # lazy regularisation intervals
+    pl_interval: int = 4
+    mirror: bool = True  # dataset x-flips (faces are roughly symmetric)
+    aug: str = "ada"  # ada (adaptive p) | fixed (p held at ada_p) | noaug
+    ada_p: float = 0.0  # initial (ada) or constant (fixed) augmentation probability
+    ada_target: float = 0.6  # target of r_t = E[sign(D(real))]
+    ada_interval: int = 4  # minibatches between p adjustments
+    ada_kimg: float = 500.0  # p can move by 1.0 in this many thousand real images
+    precision: str = "fp32"  # fp32 | bf16 | auto
+    seed: int = 0
+    workers: int = 0  # data-loading processes (images are preloaded; augmentation is on the tensor side)
+    preview_every: int = 200  # iterations between preview grids (resumable)
+    autosave_minutes: float = 10.0  # (resumable)

@@ -12,6 +12,7 @@ from facelab import __version__
 from facelab.config import ExtractConfig, MergeConfig
 from facelab.extract.pipeline import extract
 from facelab.io.atomic import ensure_writable_dir, write_atomic
+from facelab.io.media import frame_sequence
 from facelab.merge.pipeline import merge
 from facelab.merge.preview import contact_sheet
 from facelab.train.loop import Trainer
@@ -42,15 +43,19 @@ def swap(
     workdir: str | Path | None = None,
     merge_cfg: MergeConfig | None = None,
     log: Callable[[str], None] = print,
+    fps: float | None = None,
 ) -> SwapReport:
     """Run (or continue) the whole pipeline. Every stage resumes: re-running skips finished extraction, continues
-    training from the last checkpoint up to ``iters`` total (or for ``minutes`` more), and merges again."""
+    training from the last checkpoint up to ``iters`` total (or for ``minutes`` more), and merges again.
+    ``dst`` may be a video or a folder of frames (natural name order; written at ``fps``, default 30, no audio)."""
     output, dst = Path(output), Path(dst)
     work = ensure_writable_dir(workdir or output.with_name(output.stem + ".facelab"))
     rep = SwapReport(str(output), str(work), preset_name)
     mcfg, tcfg = preset(preset_name)
     ecfg = ExtractConfig(face_type="whole_face", size=max(256, 2 * mcfg.resolution))
 
+    if dst.is_dir():  # a bad frame folder (mixed sizes, unreadable file) fails now, not after training
+        frame_sequence(dst)
     t = time.perf_counter()
     for src in sources:
         log(f"extract src {src}")
@@ -73,14 +78,15 @@ def swap(
 
     t = time.perf_counter()
     log(f"merge into {output}")
-    s = merge(dst, work / "model", output, merge_cfg, faceset=work / "dst_faceset")
+    s = merge(dst, work / "model", output, merge_cfg, faceset=work / "dst_faceset", fps=fps)
     rep.merged_frames = s.frames
     rep.seconds["merge"] = time.perf_counter() - t
     frames = sorted({0, s.frames // 2, max(0, s.frames - 1)})
     grid = {"color": ["none", "rct"], "blur": [16, 96]}
-    rep.contact_sheet = str(
-        contact_sheet(dst, work / "model", frames, grid, merge_cfg or MergeConfig(), work / "contact_sheet.png")
-    )
+    # the faceset's faces, as in the merge (and its stored masks, if the mask mode wants them)
+    sheet = work / "contact_sheet.png"
+    cfg = merge_cfg or MergeConfig()
+    rep.contact_sheet = str(contact_sheet(dst, work / "model", frames, grid, cfg, sheet, faceset=work / "dst_faceset"))
     write_atomic(work / "report.json", json.dumps({**asdict(rep), "facelab_version": __version__}, indent=1).encode())
     write_atomic(work / "report.md", _report_md(rep).encode())
     return rep

@@ -1,8 +1,12 @@
-"""Merge: frame count, audio and synthetic tag kept; pixels outside the pasted region untouched; bad input."""
+"""Merge: frame count, audio and synthetic tag kept; pixels outside the pasted region untouched; stored masks;
+dst as a folder of frames; bad input."""
 
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -16,11 +20,15 @@ from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig
 from facelab.demo import write_motion_clip
 from facelab.errors import FacelabError
 from facelab.extract.pipeline import extract
+from facelab.faceset.index import load_metas
+from facelab.faceset.meta import FaceMeta
+from facelab.faceset.store import face_files, read_face, write_face
 from facelab.geometry.facetype import transform_matrix
 from facelab.geometry.umeyama import apply_affine, invert_affine
-from facelab.io.media import iter_frames
+from facelab.io.media import iter_frames, natural_key, probe
 from facelab.io.video import read_tag
 from facelab.merge.pipeline import merge, pasted_region
+from facelab.swap import swap
 from facelab.train.loop import Trainer
 
 TINY = ModelConfig(archi="df-ud", resolution=64, face_type="full", ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8)
@@ -64,8 +72,6 @@ def test_png_sequence_equals_dst_outside_the_pasted_region(job):
     root, dst = job
     out = root / "frames"
     merge(dst, root / "model", out, MergeConfig(blur=16), faceset=root / "dst_fs")
-    from facelab.faceset.index import load_metas
-
     lms = {m.frame_index: m.source_landmarks for _, m in load_metas(root / "dst_fs")}
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 20
@@ -216,3 +222,180 @@ def test_mask_output_matches_what_changed(job, tmp_path):
         m = cv2.imread(str(mpng), cv2.IMREAD_GRAYSCALE)
         changed = (got != src.image).any(axis=2)
         assert m.max() > 0 and not changed[m == 0].any()  # nothing changes where the mask is empty
+
+
+# --- mask mode "stored": polygons saved with the dst faceset's faces ------------------------------------------------
+
+
+def _faceset_with_polygons(src: Path, out: Path, polygons: Callable[[FaceMeta], list[dict]]) -> Path:
+    """A copy of faceset ``src`` whose faces carry ``polygons(meta)`` as stored masks."""
+    out.mkdir()
+    for p in face_files(src):
+        img, meta = read_face(p)
+        meta.masks = polygons(meta)
+        write_face(out / p.name, img, meta)
+    return out
+
+
+def _left_half(meta: FaceMeta) -> list[dict]:
+    s = meta.size
+    return [{"type": "include", "points": [[0, 0], [s / 2, 0], [s / 2, s], [0, s]]}]
+
+
+def _aligned_x(meta: FaceMeta, shape: tuple[int, ...]) -> np.ndarray:
+    """x of every frame pixel in the face's aligned square (aligned px)."""
+    ys, xs = np.mgrid[: shape[0], : shape[1]]
+    pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+    return apply_affine(meta.transform, pts)[:, 0].reshape(shape[:2])
+
+
+def _pngs(folder: Path) -> list[np.ndarray]:
+    return [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(folder.glob("*.png"))]
+
+
+def test_stored_mask_left_half_leaves_the_right_half_untouched(job, tmp_path):
+    root, dst = job
+    fs = _faceset_with_polygons(root / "dst_fs", tmp_path / "fs", _left_half)
+    s = merge(dst, root / "model", tmp_path / "out", MergeConfig(mask_mode="stored", blur=16), faceset=fs)
+    assert s.frames == 20 and s.faces_swapped == 20 and s.faces_hull_fallback == 0
+    metas = {m.frame_index: m for _, m in load_metas(fs)}
+    changed_left = 0
+    for got, frame in zip(_pngs(tmp_path / "out"), iter_frames(dst)):
+        meta = metas[frame.index]
+        ax = _aligned_x(meta, got.shape)
+        changed = (got != frame.image).any(axis=2)
+        margin = 0.08 * meta.size  # the blur's fade (8 px at 4x of a 64-px crop) plus interpolation, aligned px
+        assert not changed[ax > meta.size / 2 + margin].any()  # right half (and everything right of it) as dst
+        left = (ax < meta.size / 2 - margin) & pasted_region(meta.source_landmarks, got.shape, 64, "full")
+        changed_left += int(changed[left].mean() > 0.2)
+    assert changed_left == 20
+
+
+def test_stored_mask_falls_back_to_hull_for_faces_without_polygons(job, tmp_path, caplog):
+    root, dst = job
+    fs = _faceset_with_polygons(
+        root / "dst_fs", tmp_path / "fs", lambda m: _left_half(m) if m.frame_index % 2 == 0 else []
+    )
+    with caplog.at_level(logging.WARNING, logger="facelab.merge.pipeline"):
+        s = merge(dst, root / "model", tmp_path / "stored", MergeConfig(mask_mode="stored", blur=16), faceset=fs)
+    assert s.faces_hull_fallback == 10
+    assert len([r for r in caplog.records if "landmark hull" in r.getMessage()]) == 1  # once per run
+    merge(dst, root / "model", tmp_path / "hull", MergeConfig(mask_mode="hull", blur=16), faceset=fs)
+    for i, (a, b) in enumerate(zip(_pngs(tmp_path / "stored"), _pngs(tmp_path / "hull"))):
+        if i % 2:
+            np.testing.assert_array_equal(a, b)  # no polygons: exactly the hull merge
+        else:
+            assert (a != b).any()
+
+
+def test_stored_mask_without_faceset_is_a_clear_error(job, tmp_path, capsys):
+    root, dst = job
+    with pytest.raises(FacelabError, match="stored masks need --faceset"):
+        merge(dst, root / "model", tmp_path / "o.mp4", MergeConfig(mask_mode="stored"))
+    args = ["merge", str(dst), "--model", str(root / "model"), "-o", str(tmp_path / "o.mp4"), "--mask-mode", "stored"]
+    assert cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "stored masks need --faceset" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+# --- dst as a folder of frames -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frames_job(job):
+    """The dst clip as frame_1.png .. frame_20.png (unpadded: name order is not frame order) and its faceset."""
+    root, dst = job
+    folder = root / "dst_frames"
+    folder.mkdir()
+    for f in iter_frames(dst):
+        cv2.imwrite(str(folder / f"frame_{f.index + 1}.png"), cv2.cvtColor(f.image, cv2.COLOR_RGB2BGR))
+    extract(folder, root / "frames_fs", ExtractConfig(size=128))
+    return folder, root / "frames_fs"
+
+
+def test_frame_folder_to_png_sequence_in_natural_order(job, frames_job, tmp_path):
+    root, dst = job
+    folder, fs = frames_job
+    out = tmp_path / "out"
+    args = ["merge", str(folder), "--model", str(root / "model"), "-o", f"{out}/", "--faceset", str(fs), "--blur", "16"]
+    assert cli(args) == 0
+    lms = {Path(m.source_file).name: m.source_landmarks for _, m in load_metas(fs)}
+    got = _pngs(out)
+    assert len(got) == 20
+    for i, (img, frame) in enumerate(zip(got, iter_frames(dst))):
+        region = pasted_region(lms[f"frame_{i + 1}.png"], img.shape, 64, "full")
+        np.testing.assert_array_equal(img[~region], frame.image[~region])  # frame_2 follows frame_1, not frame_19
+        assert (img[region] != frame.image[region]).any()
+    assert json.loads((out / "frames.json").read_text())["fps"] == 30
+
+
+def test_frame_folder_to_video_at_given_or_default_fps(job, frames_job, tmp_path, caplog):
+    root, _ = job
+    folder, fs = frames_job
+    s = merge(folder, root / "model", tmp_path / "o.mp4", MergeConfig(), faceset=fs, fps=25)
+    assert s.frames == 20 and s.faces_swapped == 20
+    info = probe(tmp_path / "o.mp4")
+    assert info.frames == 20 and info.fps == 25
+    assert _packets(tmp_path / "o.mp4", "audio") == [] and read_tag(tmp_path / "o.mp4") is not None
+    with caplog.at_level(logging.WARNING, logger="facelab.merge.pipeline"):  # faces found on the fly this time
+        s = merge(folder, root / "model", tmp_path / "d.mkv", MergeConfig())
+    assert s.frames == 20 and s.faces_swapped >= 19
+    assert probe(tmp_path / "d.mkv").fps == 30
+    assert any("30 fps" in r.getMessage() for r in caplog.records)
+
+
+def _small_folder(folder: Path, images: list[np.ndarray]) -> Path:
+    folder.mkdir()
+    for i, img in enumerate(images):
+        cv2.imwrite(str(folder / f"f{i + 1}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+@pytest.mark.parametrize("problem", ["mixed sizes", "not an image", "truncated"])
+def test_bad_frame_folder_is_a_one_line_error_naming_the_file(job, tmp_path, astronaut, capsys, problem):
+    root, _ = job
+    img = cv2.resize(astronaut, (64, 64))
+    folder = _small_folder(tmp_path / "frames", [img] * 3)
+    bad = folder / "f2.png"
+    if problem == "mixed sizes":
+        cv2.imwrite(str(bad), cv2.resize(img, (66, 64)))
+    elif problem == "not an image":
+        bad.write_bytes(b"this is not a PNG")
+    else:  # valid header, broken data: found while merging; the partial video is removed
+        bad.write_bytes(bad.read_bytes()[:200])
+    out = tmp_path / "o.mp4"
+    assert cli(["merge", str(folder), "--model", str(root / "model"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "f2.png" in err and len(err.splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.glob("*.partial*"))
+
+
+def test_swap_accepts_a_frame_folder(job, frames_job, tmp_path, monkeypatch):
+    root, _ = job
+    folder, fs = frames_job
+    # start from finished extraction and training (both resume), so this checks swap's plumbing, not its speed
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copytree(root / "src_fs", work / "src_faceset")
+    shutil.copytree(fs, work / "dst_faceset")
+    shutil.copytree(root / "model", work / "model")
+    monkeypatch.setattr("facelab.swap.preset", lambda name: (TINY, FAST))
+    rep = swap([root / "src.mp4"], folder, tmp_path / "o.mp4", iters=3, workdir=work, fps=24, log=lambda m: None)
+    assert rep.merged_frames == 20 and rep.iterations == 3
+    info = probe(tmp_path / "o.mp4")
+    assert info.frames == 20 and info.fps == 24
+    assert cv2.imread(rep.contact_sheet).shape[0] == 5 * (320 + 24)
+
+
+def test_natural_key_orders_numbers_by_value():
+    names = ["frame_10.png", "frame_2.png", "frame_1.png", "Frame_3.png", "b.png", "a10b2.png", "a2b10.png"]
+    assert sorted(names, key=natural_key) == [
+        "a2b10.png",
+        "a10b2.png",
+        "b.png",
+        "frame_1.png",
+        "frame_2.png",
+        "Frame_3.png",
+        "frame_10.png",
+    ]

@@ -339,3 +339,37 @@ def test_liae_without_random_warp_freezes_inter_ab(tmp_path, facesets):
     tr.run(iterations=2)
     for k, v in tr.model.inter_AB.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_ada_in_the_swap_trainer(tmp_path, facesets):
+    """--ada: what the GAN discriminator sees is augmented with an adaptive p, logged, and resumed exactly."""
+    with pytest.raises(FacelabError, match="needs --gan-power"):
+        Trainer(*facesets, tmp_path / "x", TINY, replace(FAST, ada=True))
+    tr = Trainer(*facesets, tmp_path / "m", TINY, replace(FAST, gan_power=0.1, ada=True))
+    tr.ada.interval, tr.ada.kimg = 1, 0.004  # adjust every step, by batch / 4 images: p visibly moves
+    res = tr.run(iterations=3)
+    p = res.history["ada_p"]
+    assert len(p) == 3 and len(res.history["ada_rt"]) == 3 and all(0 <= v <= 1 for v in p)
+    state = json.loads((tmp_path / "m" / "checkpoint" / "state.json").read_text())
+    assert state["ada"]["p"] == pytest.approx(float(tr.ada_pipe.p))
+    again = Trainer(*facesets, tmp_path / "m", TINY, replace(FAST, gan_power=0.1, ada=True))
+    assert float(again.ada_pipe.p) == pytest.approx(p[-1])
+
+
+def test_synthetic_faces_can_be_excluded(tmp_path, facesets):
+    import shutil
+
+    from facelab.faceset.store import read_face, write_face
+
+    src = tmp_path / "src"
+    shutil.copytree(facesets[0], src)
+    first = sorted(src.glob("*.jpg"))[0]
+    img, meta = read_face(first)
+    meta.synthetic = True
+    write_face(src / "synthetic_g_000001.jpg", img, meta)
+    used = Trainer(src, facesets[1], tmp_path / "a", TINY, FAST)
+    assert used.src_bank.synthetic == 1 and len(used.src_bank) == 7
+    kept_out = Trainer(src, facesets[1], tmp_path / "b", TINY, replace(FAST, synthetic_faces="exclude"))
+    assert kept_out.src_bank.synthetic == 0 and len(kept_out.src_bank) == 6
+    with pytest.raises(FacelabError, match="synthetic_faces"):
+        Trainer(src, facesets[1], tmp_path / "c", TINY, replace(FAST, synthetic_faces="maybe"))

@@ -37,7 +37,8 @@ def faceset_info(folder: str | Path) -> dict[str, Any]:
         "face_types": _tally(m.face_type for m in metas),
         "sizes": _tally(str(m.size) for m in metas),
         "sources": _tally(m.source_file for m in metas),
-        "synthetic": sum(bool(m.synthetic) for m in metas),
+        "real": sum(not m.synthetic for m in metas),
+        "synthetic": sum(bool(m.synthetic) for m in metas),  # generated faces (facelab.augment.sample)
         "frames": len({(m.source_file, m.frame_index) for m in metas}),
         "yaw": _stats(yaw),
         "pitch": _stats(pitch),
@@ -71,7 +72,7 @@ def format_info(info: dict[str, Any], ascii_only: bool | None = None) -> str:
     shown = ", ".join(f"{Path(s).name} ({c})" for s, c in list(srcs.items())[:TOP_SOURCES])
     more = f", +{len(srcs) - TOP_SOURCES} more" if len(srcs) > TOP_SOURCES else ""
     lines = [
-        f"faceset {info['folder']}: {n} faces, {info['synthetic']} synthetic",
+        f"faceset {info['folder']}: {n} faces ({n - info['synthetic']} real, {info['synthetic']} synthetic)",
         f"face type: {_join(info['face_types'])}; size: {_join(info['sizes'], ' px')}",
         f"from {info['frames']} frames of {len(srcs)} sources: {shown}{more}",
         f"detector: {_join(info['detectors'])}; landmarks: {_join(info['landmarkers'])}",

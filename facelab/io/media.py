@@ -7,6 +7,7 @@ correctly) and is rotated upright according to the container's display-matrix ro
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,74 @@ def is_image_path(path: Path) -> bool:
 
 def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+
+
+def natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
+    """Sort key that orders numbers by value: frame_2.png before frame_10.png (digit runs compare as integers)."""
+    parts = re.split(r"(\d+)", name)  # str, digits, str, ...: same types at the same positions for every name
+    return tuple(int(t) if i % 2 else t.lower() for i, t in enumerate(parts)), name
+
+
+@dataclass
+class FrameSequence:
+    """A folder of still frames read as one clip: images in natural name order, all of one size."""
+
+    folder: Path
+    paths: list[Path]
+    width: int
+    height: int
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def frame_sequence(folder: str | Path) -> FrameSequence:
+    """The images of ``folder`` as a frame sequence (PNG/JPG/... sorted naturally by name). Reads only headers, so
+    a bad folder fails before any work: one-line MediaError naming the first unreadable or differently sized
+    file. (A file whose header is fine but whose data is corrupt is named when ``iter_sequence`` reaches it.)"""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MediaError(f"{folder}: no such folder")
+    paths = sorted(list_images(folder), key=lambda p: natural_key(p.name))
+    if not paths:
+        raise MediaError(f"{folder}: folder holds no images ({', '.join(sorted(IMAGE_EXTS))})")
+    size: tuple[int, int] | None = None
+    for p in paths:
+        got = _image_size(p)
+        if size is None:
+            size = got
+        elif got != size:
+            raise MediaError(
+                f"{p}: frame is {got[0]}x{got[1]}, the frames before it in {folder.name} are {size[0]}x{size[1]} "
+                "(a frame sequence needs one size)"
+            )
+    assert size is not None
+    return FrameSequence(folder, paths, *size)
+
+
+def iter_sequence(seq: FrameSequence, fps: float, only: set[int] | None = None) -> Iterator[Frame]:
+    """Frames of a frame sequence with video-like numbering: ``index`` = ``position`` = place in the sequence and
+    ``timestamp`` = index / ``fps`` (so temporal smoothing and writers treat it as a clip). ``only``: just these
+    indices (the others are not decoded)."""
+    for i, p in enumerate(seq.paths):
+        if only is not None and i not in only:
+            continue
+        img = read_image(p)
+        if img.shape[1] != seq.width or img.shape[0] != seq.height:  # header and data disagree (rare)
+            raise MediaError(f"{p}: frame is {img.shape[1]}x{img.shape[0]}, expected {seq.width}x{seq.height}")
+        yield Frame(img, str(p), p.stem, i, i, i / fps)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header (Pillow, lazy); a full decode only for formats Pillow lacks."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        img = read_image(path)  # MediaError naming the file if OpenCV cannot read it either
+        return img.shape[1], img.shape[0]
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Merge: dst video -> faces (from its faceset, or found on the fly) -> batched swap -> masks, colour, blend ->
-H.264 with the dst's audio copied and a synthetic-media tag.
+"""Merge: dst video or frame folder -> faces (from its faceset, or found on the fly) -> batched swap -> masks,
+colour, blend -> H.264 with the dst's audio copied (or PNG frames) and a synthetic-media tag.
 
 Decoding runs ahead in a thread and encoding happens in the writer; the model sees faces in batches
 (``MergeConfig.batch``), not one per call as in DFL.
@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,15 +25,15 @@ import torch
 
 from facelab import __version__
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig
-from facelab.errors import FacelabError
+from facelab.errors import FacelabError, MediaError
 from facelab.extract.finder import FaceFinder
 from facelab.extract.identity import IdentityFilter
 from facelab.extract.smoothing import LandmarkSmoother
 from facelab.faceset.index import load_metas
 from facelab.geometry.facetype import FaceType, transform_matrix
-from facelab.imaging.masks import hull_mask
+from facelab.imaging.masks import hull_mask, polygon_mask
 from facelab.io.atomic import write_atomic
-from facelab.io.media import Frame, iter_frames, probe
+from facelab.io.media import Frame, FrameSequence, MediaInfo, frame_sequence, iter_frames, iter_sequence, probe
 from facelab.io.prefetch import prefetch
 from facelab.io.video import open_writer, synthetic_tag
 from facelab.merge import blend
@@ -48,6 +50,7 @@ class MergeSummary:
     frames: int = 0
     faces_swapped: int = 0
     frames_without_face: int = 0
+    faces_hull_fallback: int = 0  # mask mode "stored": faces without stored polygons, merged with the hull mask
     seconds: float = 0.0
 
     @property
@@ -58,28 +61,64 @@ class MergeSummary:
 # --- where the faces are -------------------------------------------------------------------------------------------
 
 
+DEFAULT_SEQUENCE_FPS = 30.0  # a frame folder carries no rate; video output uses this unless told otherwise
+
+
+@dataclass
+class PlannedFace:
+    """One face of the dst faceset: where it is in the frame and the mask polygons stored with it."""
+
+    landmarks: np.ndarray  # (68, 2) source px
+    polygons: list[dict[str, Any]] = field(default_factory=list)  # FaceMeta.masks: aligned px of the faceset face
+    aligned_to_source: np.ndarray | None = None  # FaceMeta.inverse (2x3)
+    aligned_size: int = 0  # FaceMeta.size
+
+    @property
+    def has_stored_mask(self) -> bool:
+        return any(len(p.get("points", [])) >= 3 for p in self.polygons)
+
+
+def uses_stored(mask_mode: str) -> bool:
+    return "stored" in mask_mode.split("*")
+
+
 def faces_from_faceset(
-    faceset: str | Path, video: str | Path, frames: int | None, size: tuple[int, int] | None
-) -> dict[int, list[np.ndarray]]:
-    """Source landmarks per frame index from a dst faceset made by ``facelab extract`` of ``video``; refuses a
-    faceset of another video (file name, frame size or frame range differ)."""
-    by_frame: dict[int, list[tuple[int, np.ndarray]]] = {}
-    video = Path(video)
+    faceset: str | Path,
+    dst: str | Path,
+    frames: int | None,
+    size: tuple[int, int] | None,
+    frame_names: list[str] | None = None,
+) -> dict[int, list[PlannedFace]]:
+    """Faces per frame index from a dst faceset made by ``facelab extract`` of ``dst``; refuses a faceset of
+    another video (file name, frame size or frame range differ). For a frame folder, ``frame_names`` lists its
+    files in sequence order and faces are matched to frames by source file name (as DFL does)."""
+    by_frame: dict[int, list[tuple[int, PlannedFace]]] = {}
+    dst = Path(dst)
+    position = {n: i for i, n in enumerate(frame_names)} if frame_names is not None else None
     for path, meta in load_metas(faceset):
-        if meta.frame_index is None or Path(meta.source_file).name != video.name:
+        source = Path(meta.source_file).name
+        if position is not None:
+            if source not in position:
+                raise FacelabError(
+                    f"{path}: face comes from {source}, which is not a frame in {dst} (dst and faceset do not match)"
+                )
+            index = position[source]
+        elif meta.frame_index is None or source != dst.name:
             raise FacelabError(
-                f"{path}: face comes from {Path(meta.source_file).name}, not from {video.name} "
-                "(dst video and faceset do not match)"
+                f"{path}: face comes from {source}, not from {dst.name} (dst video and faceset do not match)"
             )
+        else:
+            index = meta.frame_index
         if size is not None and tuple(meta.source_size) != tuple(size):
             raise FacelabError(
-                f"{path}: made from {meta.source_size[0]}x{meta.source_size[1]} frames, {video.name} "
+                f"{path}: made from {meta.source_size[0]}x{meta.source_size[1]} frames, {dst.name} "
                 f"is {size[0]}x{size[1]} (dst video and faceset do not match)"
             )
-        if frames is not None and meta.frame_index >= frames:
-            raise FacelabError(f"{path}: frame {meta.frame_index} is past the end of {video.name} ({frames} frames)")
-        by_frame.setdefault(meta.frame_index, []).append((meta.face_index, meta.source_landmarks))
-    return {k: [lm for _, lm in sorted(v, key=lambda t: t[0])] for k, v in by_frame.items()}
+        if frames is not None and index >= frames:
+            raise FacelabError(f"{path}: frame {index} is past the end of {dst.name} ({frames} frames)")
+        face = PlannedFace(meta.source_landmarks, list(meta.masks or []), meta.inverse, meta.size)
+        by_frame.setdefault(index, []).append((meta.face_index, face))
+    return {k: [f for _, f in sorted(v, key=lambda t: t[0])] for k, v in by_frame.items()}
 
 
 class LiveFaces:
@@ -106,6 +145,7 @@ class _Job:
     landmarks: np.ndarray
     crop: np.ndarray  # model input, float32 RGB [0,1] (res, res, 3)
     motion: tuple[float, float] = (0.0, 0.0)  # face centre displacement since the previous frame, frame px
+    stored: np.ndarray | None = None  # stored-polygon mask in crop space (mask mode "stored"), None = none stored
 
 
 class Merger:
@@ -121,8 +161,7 @@ class Merger:
         self.only_like: IdentityFilter | None = None
         self.want_masks = False  # collect each frame's blend mask into ``masks`` (for a mask video)
         self.masks: deque[np.ndarray] = deque()
-        if cfg.mask_mode == "stored":  # blend.combine_masks supports it; passing faceset polygons through is to do
-            raise FacelabError("mask mode 'stored' is not available in merge yet; use learned-prd*learned-dst or hull")
+        self.hull_fallbacks = 0  # faces merged with the hull because mode "stored" found no polygons on them
         if cfg.mask_mode not in blend.MASK_MODES:
             raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
 
@@ -130,6 +169,21 @@ class Merger:
         m = transform_matrix(landmarks, self.res, self.face_type)
         crop = cv2.warpAffine(frame, m, (self.res, self.res), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         return crop.astype(np.float32) / 255.0
+
+    def stored_mask(self, face: PlannedFace) -> np.ndarray | None:
+        """The face's stored polygons (include minus exclude) as a float32 (res, res) mask in the model's crop, or
+        None when it has none. Rasterised in the faceset face's own aligned square, then warped aligned -> source
+        (``FaceMeta.inverse``) -> model crop: the faceset may use another face type and size than the model."""
+        if not face.has_stored_mask or face.aligned_to_source is None:
+            return None
+        n = face.aligned_size
+        aligned = polygon_mask((n, n), face.polygons)
+        to_crop = transform_matrix(face.landmarks, self.res, self.face_type)
+        m = to_crop[:, :2] @ np.asarray(face.aligned_to_source, np.float64)
+        m = np.hstack([m[:, :2], m[:, 2:] + to_crop[:, 2:]])
+        return cv2.warpAffine(
+            aligned, m, (self.res, self.res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
 
     @torch.no_grad()
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,12 +203,22 @@ class Merger:
         dst: np.ndarray,
         motion: tuple[float, float] = (0.0, 0.0),
         frame_mask: np.ndarray | None = None,
+        stored: np.ndarray | None = None,
     ) -> np.ndarray:
         """``frame`` (uint8 RGB) with one predicted face blended in; ``motion`` (frame px) drives motion blur.
-        ``frame_mask`` (float32 H x W), if given, receives the blend mask in frame space (max over faces)."""
+        ``frame_mask`` (float32 H x W), if given, receives the blend mask in frame space (max over faces).
+        ``stored``: the face's stored mask in crop space (``stored_mask``); mode "stored" uses the landmark hull
+        for a face without one (logged once per Merger)."""
         cfg, res = self.cfg, self.res
-        hull = hull_mask((res, res), _to_crop(landmarks, res, self.face_type)) if "hull" in cfg.mask_mode else None
-        mask = blend.combine_masks(cfg.mask_mode, hull=hull, prd=prd, dst=dst)
+        fallback = uses_stored(cfg.mask_mode) and stored is None
+        if fallback:
+            self.hull_fallbacks += 1
+            if self.hull_fallbacks == 1:
+                log.warning("mask mode 'stored': some faces have no stored mask polygons; those use the landmark hull")
+        hull = None
+        if "hull" in cfg.mask_mode or fallback:
+            hull = hull_mask((res, res), _to_crop(landmarks, res, self.face_type))
+        mask = blend.combine_masks(cfg.mask_mode, hull=hull, prd=prd, dst=dst, stored=hull if fallback else stored)
         face = blend.color_match(face, crop, cfg.color, mask, mask)
         if cfg.blend == "hist-match":
             face = blend.hist_match(face, crop, mask)
@@ -205,43 +269,54 @@ def _to_crop(landmarks: np.ndarray, res: int, face_type: FaceType) -> np.ndarray
 
 
 def merge(
-    dst_video: str | Path,
+    dst: str | Path,
     model_dir: str | Path,
     output: str | Path,
     cfg: MergeConfig | None = None,
     faceset: str | Path | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     mask_output: str | Path | None = None,
+    fps: float | None = None,
 ) -> MergeSummary:
-    """Swap every face of ``dst_video`` with the model in ``model_dir`` and write ``output`` (a video file, or a
-    folder for a PNG sequence); ``mask_output`` (same choice) gets each frame's blend mask. Settings are saved
-    beside the output as ``<output>.merge.json``."""
+    """Swap every face of ``dst`` (a video, or a folder of frames in natural name order) with the model in
+    ``model_dir`` and write ``output`` (a video file, or a folder for a PNG sequence); ``mask_output`` (same choice)
+    gets each frame's blend mask. ``fps`` is the frame rate of a frame folder (default 30; a video keeps its own
+    timing and audio, a folder has no audio). Settings are saved beside the output as ``<output>.merge.json``."""
     cfg = cfg or MergeConfig()
-    dst_video, output = Path(dst_video), Path(output)
-    info = probe(dst_video)
-    if info.kind != "video":
-        raise FacelabError(f"{dst_video}: merge needs a video (got {info.kind})")
+    dst, output = Path(dst), Path(output)
+    if uses_stored(cfg.mask_mode) and faceset is None:
+        # found-on-the-fly faces carry no polygons; failing now beats a whole run of silent hull fallbacks
+        raise FacelabError(
+            "stored masks need --faceset (mask mode 'stored' uses the polygons saved with the dst faceset's faces)"
+        )
+    seq, info, rate = _open_dst(dst, fps, output, mask_output)
+    template = None if seq is not None else dst  # a video lends the writers its timing and audio
+    frame_names = [p.name for p in seq.paths] if seq is not None else None
+    n_frames = len(seq) if seq is not None else info.frames
     model, mcfg = load_model(model_dir)
     merger = Merger(model, mcfg, cfg)
-    size = (info.width, info.height) if info.width else None
-    planned = faces_from_faceset(faceset, dst_video, info.frames, size) if faceset else None
+    size = (seq.width, seq.height) if seq is not None else (info.width, info.height) if info.width else None
+    planned = faces_from_faceset(faceset, dst, n_frames, size, frame_names) if faceset else None
     live = None if planned is not None else LiveFaces()
     if cfg.only_like:
         merger.only_like = IdentityFilter(cfg.only_like, 0.6, live.finder if live else FaceFinder())
     model_id = f"{mcfg.archi}@{mcfg.resolution}:{Path(model_dir).resolve().name}"
     summary = MergeSummary(str(output))
     t0 = time.perf_counter()
-    tag = synthetic_tag(model_id, {"dst": dst_video.name})
+    tag = synthetic_tag(model_id, {"dst": dst.name})
     # one encoder thread: x264 and the RGB->YUV conversion overlap the next frames' prediction (order is kept)
     merger.want_masks = mask_output is not None
+    frames = iter_sequence(seq, rate) if seq is not None else iter_frames(dst)
     with contextlib.ExitStack() as stack:
-        w = stack.enter_context(open_writer(output, dst_video, crf=cfg.crf, metadata=tag))
+        w = stack.enter_context(open_writer(output, template, crf=cfg.crf, metadata=tag, fps=rate))
         mw = None
         if mask_output is not None:
-            mw = stack.enter_context(open_writer(mask_output, dst_video, crf=cfg.crf, metadata=tag, copy_audio=False))
+            mw = stack.enter_context(
+                open_writer(mask_output, template, crf=cfg.crf, metadata=tag, copy_audio=False, fps=rate)
+            )
         encoder = stack.enter_context(ThreadPoolExecutor(1))
         pending: deque[Future] = deque()
-        for frame, out in _merged_frames(prefetch(iter_frames(dst_video)), merger, planned, live, summary):
+        for frame, out in _merged_frames(prefetch(frames), merger, planned, live, summary):
             pending.append(encoder.submit(w.write, out, frame.timestamp))
             if mw is not None:
                 gray = (merger.masks.popleft() * 255 + 0.5).astype(np.uint8)
@@ -250,14 +325,16 @@ def merge(
                 pending.popleft().result()
             summary.frames += 1
             if progress:
-                progress(summary.frames, info.frames)
+                progress(summary.frames, n_frames)
         while pending:
             pending.popleft().result()
     summary.seconds = time.perf_counter() - t0
+    summary.faces_hull_fallback = merger.hull_fallbacks
     settings = {
-        "dst": str(dst_video),
+        "dst": str(dst),
         "model": str(model_dir),
         "faceset": str(faceset) if faceset else None,
+        "fps": rate,
         "merge": asdict(cfg),
         "facelab_version": __version__,
         "model_id": model_id,
@@ -266,10 +343,40 @@ def merge(
     return summary
 
 
+def _open_dst(
+    dst: Path, fps: float | None, *outputs: Path | str | None
+) -> tuple[FrameSequence | None, MediaInfo | None, float | None]:
+    """(frame sequence, None, its rate) for a frame folder, which runs at ``fps`` or 30; (None, probe, None) for
+    a video, which keeps its own timing. Fails with one line on anything else, before the model is loaded."""
+    if fps is not None and fps <= 0:
+        raise FacelabError(f"--fps must be > 0, got {fps}")
+    if not dst.exists():
+        raise MediaError(f"{dst}: no such file or folder")
+    if not dst.is_dir():
+        info = probe(dst)
+        if info.kind != "video":
+            raise FacelabError(f"{dst}: merge needs a video or a folder of frames (got {info.kind})")
+        if fps is not None:
+            log.warning("--fps applies to a folder of frames; %s keeps its own frame rate", dst.name)
+        return None, info, None
+    seq = frame_sequence(dst)
+    if fps is None:
+        fps = DEFAULT_SEQUENCE_FPS
+        if any(o is not None and _is_video_path(o) for o in outputs):
+            log.warning("%s: a folder of frames has no frame rate; the video is written at 30 fps (set --fps)", dst)
+    return seq, None, float(fps)
+
+
+def _is_video_path(path: Path | str) -> bool:
+    """What ``open_writer`` will treat as a video file (the rest become PNG folders)."""
+    p = Path(path)
+    return not (str(path).endswith(("/", os.sep)) or p.is_dir() or not p.suffix)
+
+
 def _merged_frames(
     frames: Iterator[Frame],
     merger: Merger,
-    planned: dict[int, list[np.ndarray]] | None,
+    planned: dict[int, list[PlannedFace]] | None,
     live: LiveFaces | None,
     summary: MergeSummary,
 ) -> Iterator[tuple[Frame, np.ndarray]]:
@@ -278,13 +385,23 @@ def _merged_frames(
     pending = 0
     previous: list[np.ndarray] = []  # face centres of the previous frame (for motion blur)
     for frame in frames:
-        lms = planned.get(frame.index, []) if planned is not None else live(frame)
+        faces = planned.get(frame.index, []) if planned is not None else [PlannedFace(lm) for lm in live(frame)]
         if merger.only_like is not None:  # swap only the chosen person; other faces stay as they are
-            lms = [lm for lm in lms if merger.only_like.matches(frame.image, lm)]
+            faces = [f for f in faces if merger.only_like.matches(frame.image, f.landmarks)]
         if not merger.cfg.every_face:
-            lms = lms[:1]
-        jobs = [_Job(frame.position, lm, merger.crop(frame.image, lm), _motion(lm, previous)) for lm in lms]
-        previous = [lm.mean(0) for lm in lms]
+            faces = faces[:1]
+        stored = uses_stored(merger.cfg.mask_mode)
+        jobs = [
+            _Job(
+                frame.position,
+                f.landmarks,
+                merger.crop(frame.image, f.landmarks),
+                _motion(f.landmarks, previous),
+                merger.stored_mask(f) if stored else None,
+            )
+            for f in faces
+        ]
+        previous = [f.landmarks.mean(0) for f in faces]
         if not jobs:
             summary.frames_without_face += 1
         window.append((frame, jobs))
@@ -315,7 +432,9 @@ def _flush(
         out = frame.image
         fmask = np.zeros(out.shape[:2], np.float32) if merger.want_masks else None
         for j in js:
-            out = merger.paste(out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k], j.motion, fmask)
+            out = merger.paste(
+                out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k], j.motion, fmask, j.stored
+            )
             k += 1
         summary.faces_swapped += len(js)
         if fmask is not None:

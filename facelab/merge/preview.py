@@ -12,8 +12,15 @@ import numpy as np
 from facelab.config import MergeConfig
 from facelab.errors import FacelabError
 from facelab.io.atomic import write_atomic
-from facelab.io.media import iter_frames
-from facelab.merge.pipeline import LiveFaces, Merger
+from facelab.io.media import frame_sequence, iter_frames, iter_sequence
+from facelab.merge.pipeline import (
+    DEFAULT_SEQUENCE_FPS,
+    LiveFaces,
+    Merger,
+    PlannedFace,
+    faces_from_faceset,
+    uses_stored,
+)
 from facelab.train.checkpoint import load_model
 
 
@@ -41,26 +48,43 @@ def contact_sheet(
     base: MergeConfig,
     out_png: str | Path,
     thumb: int = 320,
+    faceset: str | Path | None = None,
 ) -> Path:
-    """One row per option combination, one column per chosen frame (first column: the original)."""
+    """One row per option combination, one column per chosen frame (first column: the original). ``dst_video``
+    may be a folder of frames (frame numbers are then places in its natural name order). With ``faceset`` the
+    faces (and their stored mask polygons) come from the dst faceset, as in ``merge``; else they are found."""
+    combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
+    if faceset is None and any(uses_stored(replace(base, **c).mask_mode) for c in combos):
+        raise FacelabError("stored masks need --faceset (mask mode 'stored' uses the dst faceset's polygons)")
     model, mcfg = load_model(model_dir)
     wanted = set(frames)
-    chosen = [f for f in iter_frames(dst_video) if f.index in wanted]
+    dst = Path(dst_video)
+    seq = frame_sequence(dst) if dst.is_dir() else None
+    if seq is not None:  # a folder: decode only the chosen frames (the rate does not matter for stills)
+        chosen = list(iter_sequence(seq, DEFAULT_SEQUENCE_FPS, wanted))
+    else:
+        chosen = [f for f in iter_frames(dst) if f.index in wanted]
     if not chosen:
         raise FacelabError(f"{dst_video}: none of the frames {sorted(wanted)} exist")
-    live = LiveFaces()
-    faces = [live.finder.find(f.image) for f in chosen]  # stills: no temporal smoothing
-    combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
+    if faceset is not None:
+        names = [p.name for p in seq.paths] if seq is not None else None
+        planned = faces_from_faceset(faceset, dst, None, None, names)
+        faces = [planned.get(f.index, []) for f in chosen]
+    else:
+        live = LiveFaces()
+        faces = [[PlannedFace(x.points) for x in live.finder.find(f.image)] for f in chosen]  # stills: no smoothing
     rows = [_row([f.image for f in chosen], "original", thumb)]
     for combo in combos:
         merger = Merger(model, mcfg, replace(base, **combo))
+        stored = uses_stored(merger.cfg.mask_mode)
         outs = []
         for frame, found in zip(chosen, faces):
             out = frame.image
             for face in found:
-                crop = merger.crop(out, face.points)
+                crop = merger.crop(out, face.landmarks)
                 pred = merger.predict([crop])
-                out = merger.paste(out, face.points, crop, pred[0][0], pred[1][0], pred[2][0])
+                mask = merger.stored_mask(face) if stored else None
+                out = merger.paste(out, face.landmarks, crop, pred[0][0], pred[1][0], pred[2][0], stored=mask)
             outs.append(out)
         rows.append(_row(outs, " ".join(f"{k}={v}" for k, v in combo.items()) or "default", thumb))
     sheet = np.concatenate(rows, axis=0)

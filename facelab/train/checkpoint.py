@@ -103,6 +103,12 @@ def backup(model_dir: str | Path, iteration: int, keep: int) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def submodule(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """The entries saved under ``name.`` (one module of a checkpoint), with the prefix removed."""
+    prefix = name + "."
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
 def _load_dir(d: Path) -> Checkpoint:
     state = json.loads((d / "state.json").read_text())
     model = load_file(str(d / "model.safetensors"))
@@ -110,10 +116,7 @@ def _load_dir(d: Path) -> Checkpoint:
     plain = json.loads((d / "optimizer.json").read_text())
     optimizers = {}
     for name, p in plain.items():
-        prefix = f"{name}."
-        optimizers[name] = _join_optimizer_state(
-            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, p
-        )
+        optimizers[name] = _join_optimizer_state(submodule(tensors, name), p)
     return Checkpoint(model, optimizers, state)
 
 
@@ -165,5 +168,5 @@ def load_model(model_dir: str | Path):
     except (KeyError, TypeError) as e:
         raise FacelabError(f"{model_dir}: checkpoint has no usable model config ({e})") from e
     model = SAEHD(cfg)
-    model.load_state_dict({k[len("model.") :]: v for k, v in ck.model.items() if k.startswith("model.")})
+    model.load_state_dict(submodule(ck.model, "model"))
     return model.eval(), cfg

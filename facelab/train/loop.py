@@ -1,37 +1,34 @@
-"""The training run: resume, step, checkpoint, preview, log. Works on CPU, one GPU, or many under torchrun.
+"""The swap model's training run: what one iteration is, its data, its previews. Works on CPU, one GPU, or many
+under torchrun; the run machinery (limits, checkpoints, resume, logging) is ``facelab.train.run.RunLoop``.
 
-Exactness: model init uses ``seed``; iteration ``i`` reseeds torch with ``(seed, i)`` and its batch is a pure
-function of ``(seed, i)`` (see ``samples.py``), so a run resumed from a checkpoint continues bit-for-bit like an
-uninterrupted one (fp32, CPU, same thread count).
+Exactness: model init uses ``seed``; iteration ``i``'s batch is a pure function of ``(seed, i)`` (see
+``samples.py``), so a run resumed from a checkpoint continues bit-for-bit like an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import os
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from facelab import __version__
+from facelab.augment.ada import AdaController, AugmentPipe
 from facelab.config import ModelConfig, TrainConfig
 from facelab.errors import FacelabError
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD, parse_archi, validate
-from facelab.train import checkpoint, losses
+from facelab.train import losses
 from facelab.train.optim import make_optimizer
-from facelab.train.preview import loss_curve_png, preview_grid_png
+from facelab.train.preview import preview_grid_png
+from facelab.train.run import Dist, RunLoop, Schedule
 from facelab.train.samples import CounterBatchSampler, PairDataset, load_bank
 
 log = logging.getLogger(__name__)
@@ -42,36 +39,8 @@ RESUMABLE = {
     "batch", "lr", "lr_dropout", "clip_grad", "random_warp", "random_src_flip", "random_dst_flip", "masked_training",
     "eyes_mouth_prio", "uniform_yaw", "blur_out_mask", "ct_mode", "random_hsv_power", "degrade_prob", "gan_power",
     "true_face_power", "face_style_power", "bg_style_power", "precision", "workers", "preview_every",
-    "autosave_minutes", "backup_every", "backups_kept", "pretrain",
+    "autosave_minutes", "backup_every", "backups_kept", "pretrain", "synthetic_faces", "ada",
 }  # fmt: skip
-
-
-@dataclass
-class RunResult:
-    iteration: int
-    seconds: float
-    history: dict[str, list[float]]
-    stopped: str  # "iterations" | "minutes" | "interrupted"
-
-
-class _Dist:
-    """torchrun environment: rank, world size, device."""
-
-    def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local = int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available():
-            self.device = torch.device("cuda", self.local)
-            torch.cuda.set_device(self.device)
-        else:
-            self.device = torch.device("cpu")
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
 
 
 def resolve_configs(
@@ -105,8 +74,10 @@ def resolve_configs(
     return old_m, t, True
 
 
-class Trainer:
-    """Holds one run's model, optimizers and data; ``run`` trains until a limit and checkpoints."""
+class Trainer(RunLoop):
+    """Holds one run's model, optimizers and data; ``run`` (from RunLoop) trains until a limit and checkpoints."""
+
+    curve_keys = ("src", "dst")
 
     def __init__(
         self,
@@ -117,7 +88,7 @@ class Trainer:
         train_cfg: TrainConfig,
         given: set[str] | None = None,
     ) -> None:
-        self.dist = _Dist()
+        self.dist = Dist()
         self.model_dir = Path(model_dir)
         src, dst = Path(src), Path(dst)
         if src.resolve() == dst.resolve() and not train_cfg.pretrain:
@@ -131,22 +102,27 @@ class Trainer:
             raise FacelabError(str(e)) from e
         self.family, self.opts = parse_archi(self.mcfg.archi)
         res = self.mcfg.resolution
-        self.src_bank = load_bank(src, self.mcfg.face_type, res)
-        self.dst_bank = self.src_bank if train_cfg.pretrain and src == dst else load_bank(dst, self.mcfg.face_type, res)
+        if self.tcfg.synthetic_faces not in ("use", "exclude"):
+            raise FacelabError(f"synthetic_faces must be use or exclude, not {self.tcfg.synthetic_faces!r}")
+        synth = self.tcfg.synthetic_faces == "use"
+        self.src_bank = load_bank(src, self.mcfg.face_type, res, synth)
+        self.dst_bank = (
+            self.src_bank if train_cfg.pretrain and src == dst else load_bank(dst, self.mcfg.face_type, res, synth)
+        )
         torch.manual_seed(self.tcfg.seed)
         self.model = SAEHD(self.mcfg).to(self.dist.device, memory_format=torch.channels_last)
         self.iteration = 0
         self.history: dict[str, list[float]] = {}
+        self._ada_last: dict[str, float] = {"ada_p": 0.0}  # the ADA controller's latest p and r_t, logged each step
         self._build_discriminators()
         self._build_optimizers()
         if resuming:
             self._restore()
         self._ddp_model = self._wrap_ddp(self.model)
         self.amp = autocast_dtype(self.tcfg.precision, self.dist.device)
-        self._tb = None
         self._preview_batch = None
         if self.dist.main:
-            self._write_config()
+            self.write_config()
 
     # --- setup -------------------------------------------------------------------------------------------------
 
@@ -155,6 +131,14 @@ class Trainer:
         self.gan_d = self.code_d = None
         if t.gan_power > 0:
             self.gan_d = UNetPatchDiscriminator(3, t.gan_patch_size or res // 8, t.gan_dims).to(self.dist.device)
+        self.ada_pipe, self.ada = None, None
+        if t.ada:
+            if t.gan_power <= 0:
+                raise FacelabError("--ada augments what the GAN discriminator sees: it needs --gan-power > 0")
+            # StyleGAN2-ADA's recipe on the swap model's GAN: every image D sees is augmented with strength p,
+            # and p follows D's overfitting (r_t = E[sign D(real)] held at 0.6)
+            self.ada_pipe = AugmentPipe().to(self.dist.device)
+            self.ada = AdaController(self.ada_pipe, batch=t.batch)
         if t.true_face_power > 0:
             if self.family != "df":
                 raise FacelabError("true_face_power works with DF models only (DFL behaves the same)")
@@ -173,10 +157,10 @@ class Trainer:
         self.opt_d = make_optimizer(t.optimizer, self.gan_d.parameters(), t.lr, 1.0) if self.gan_d else None
         self.opt_code = make_optimizer(t.optimizer, self.code_d.parameters(), t.lr, 1.0) if self.code_d else None
 
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {k: v for k, v in (("g", self.opt), ("d", self.opt_d), ("code_d", self.opt_code)) if v is not None}
 
-    def _modules(self) -> dict[str, torch.nn.Module]:
+    def modules(self) -> dict[str, torch.nn.Module]:
         return {
             k: v for k, v in (("model", self.model), ("gan_d", self.gan_d), ("code_d", self.code_d)) if v is not None
         }
@@ -190,35 +174,48 @@ class Trainer:
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 
     def _restore(self) -> None:
-        ck = checkpoint.load(self.model_dir)
+        ck = self.load_checkpoint()
         if ck is None:
             return
-        modules = self._modules()
-        for name, mod in modules.items():
-            sd = {k[len(name) + 1 :]: v for k, v in ck.model.items() if k.startswith(name + ".")}
-            try:
-                mod.load_state_dict(sd)
-            except RuntimeError as e:
-                raise FacelabError(
-                    f"{self.model_dir}: checkpoint does not fit this model ({str(e).splitlines()[0]})"
-                ) from e
-        was_pretrain = ck.state.get("pretrain", False)
-        self.iteration = int(ck.state["iteration"])
-        self.history = ck.state.get("history", {})
-        if was_pretrain and not self.tcfg.pretrain:
+        if ck.state.get("pretrain", False) and not self.tcfg.pretrain:
             # DFL: leaving pretraining restarts the count and re-initialises the inters; optimizer state restarts.
             log.info("pretraining finished: iteration reset to 0, inter layers re-initialised")
             self.model.reset_inters()
             self.iteration, self.history = 0, {}
             self._build_optimizers()
             return
-        for name, opt in self._optimizers().items():
-            if name in ck.optimizers:
-                opt.load_state_dict(ck.optimizers[name])
-                for g in opt.param_groups:  # resumable lr override
-                    g["lr"] = self.tcfg.lr
+        for opt in self.optimizers().values():
+            for g in opt.param_groups:  # resumable lr override
+                g["lr"] = self.tcfg.lr
+        if self.ada is not None and ck.state.get("ada"):
+            self.ada.load_state_dict(ck.state["ada"])
 
-    def _write_config(self) -> None:
+    # --- RunLoop hooks -----------------------------------------------------------------------------------------
+
+    @property
+    def schedule(self) -> Schedule:
+        t = self.tcfg
+        return Schedule(t.seed, t.preview_every, t.autosave_minutes, t.backup_every, t.backups_kept)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {
+            "ada": self.ada.state_dict() if self.ada is not None else None,  # includes p
+            "pretrain": self.tcfg.pretrain,
+            "model": asdict(self.mcfg),
+            "train": asdict(self.tcfg),
+            "facelab_version": __version__,
+        }
+
+    def oom_hint(self) -> str:
+        return (
+            f"batch {self.tcfg.batch} at resolution {self.mcfg.resolution} does not fit; "
+            f"try --batch {max(1, self.tcfg.batch // 2)}"
+        )
+
+    def extra_scalars(self) -> dict[str, float]:
+        return {"lr": self.opt.param_groups[0]["lr"]}
+
+    def write_config(self) -> None:
         doc = {
             "model": asdict(self.mcfg),
             "train": asdict(self.tcfg),
@@ -281,7 +278,7 @@ class Trainer:
         if self.gan_d is not None:
             sm = losses.soft_dilate(b["src_mask"], res) if t.masked_training else 1.0
             fake = out["pred_src_src"] * sm
-            g = losses.gan_g_loss(list(self.gan_d(fake))) * t.gan_power
+            g = losses.gan_g_loss(list(self.gan_d(self._ada_aug(fake)))) * t.gan_power
             total, scal["gan"] = total + g, _f(g)
         losses.finite_or_raise({"total": total, **{k: torch.tensor(v) for k, v in scal.items()}})
         self.opt.zero_grad(set_to_none=True)
@@ -291,7 +288,14 @@ class Trainer:
         self.opt.step()
         if self.gan_d is not None:
             real = src_t * (losses.soft_dilate(b["src_mask"], res) if t.masked_training else 1.0)
-            d = losses.gan_d_loss(list(self.gan_d(real)), list(self.gan_d(fake.detach())))
+            logits_real = list(self.gan_d(self._ada_aug(real)))
+            d = losses.gan_d_loss(logits_real, list(self.gan_d(self._ada_aug(fake.detach()))))
+            if self.ada is not None:
+                self.ada.accumulate(torch.cat([x.detach().flatten() for x in logits_real]))
+                adj = self.ada.step()
+                if adj is not None:
+                    self._ada_last = adj
+                scal.update(self._ada_last)
             self.opt_d.zero_grad(set_to_none=True)
             d.backward()
             self.opt_d.step()
@@ -307,6 +311,12 @@ class Trainer:
         scal["src_mse"] = _f(ls["mse"].mean())
         scal["dst_mse"] = _f(ld["mse"].mean())
         return scal
+
+    def _ada_aug(self, x: torch.Tensor) -> torch.Tensor:
+        """ADA on [0, 1] images (the pipe works on [-1, 1]); identity without --ada."""
+        if self.ada_pipe is None:
+            return x
+        return (self.ada_pipe(x.float() * 2 - 1) + 1) / 2
 
     # --- the run -----------------------------------------------------------------------------------------------
 
@@ -336,134 +346,7 @@ class Trainer:
             uniform_yaw=True,
         )
 
-    def run(
-        self,
-        iterations: int | None = None,
-        minutes: float | None = None,
-        progress: Callable[[dict[str, Any]], None] | None = None,
-    ) -> RunResult:
-        """Train until ``iterations`` (total, counted from the model's first) or ``minutes`` (this run); saves on
-        the way (autosave), on Ctrl+C and at the end."""
-        if iterations is None and minutes is None:
-            raise FacelabError("give --iters N or --minutes M")
-        t0 = last_save = time.monotonic()
-        stopped = "iterations"
-        bad_steps = 0
-        it_start = self.iteration
-        if iterations is not None and self.iteration >= iterations:
-            return RunResult(self.iteration, 0.0, self.history, "iterations")
-        data = iter(self.loader())
-        tick = time.perf_counter()
-        try:
-            while True:
-                if iterations is not None and self.iteration >= iterations:
-                    break
-                if minutes is not None and time.monotonic() - t0 >= minutes * 60:
-                    stopped = "minutes"
-                    break
-                batch = next(data)
-                torch.manual_seed(hash_seed(self.tcfg.seed, self.iteration))
-                try:
-                    scal = self.step(batch)
-                    bad_steps = 0
-                except losses.NonFiniteLossError as e:
-                    bad_steps += 1
-                    log.warning("iteration %d: %s; step skipped", self.iteration, e)
-                    if bad_steps >= 3:
-                        self._recover()
-                        bad_steps = 0
-                    self.iteration += 1
-                    continue
-                except torch.OutOfMemoryError as e:
-                    raise FacelabError(
-                        f"out of memory at batch {self.tcfg.batch} and resolution "
-                        f"{self.mcfg.resolution}; try --batch {max(1, self.tcfg.batch // 2)}"
-                    ) from e
-                scal = self._all_ranks_mean(scal)
-                self.iteration += 1
-                now = time.perf_counter()
-                scal["ms_per_iter"] = (now - tick) * 1000
-                tick = now
-                self._log(scal)
-                if progress is not None and self.dist.main:
-                    progress({"iteration": self.iteration, **scal})
-                if self.dist.main and self.tcfg.preview_every and self.iteration % self.tcfg.preview_every == 0:
-                    self.write_previews()
-                if time.monotonic() - last_save >= self.tcfg.autosave_minutes * 60:
-                    self.save()
-                    last_save = time.monotonic()
-        except KeyboardInterrupt:
-            stopped = "interrupted"
-        finally:
-            shutdown = getattr(data, "_shutdown_workers", None)  # stop loader processes now, not at a later GC
-            if shutdown is not None:
-                shutdown()
-            del data
-            if self.iteration > it_start or not (self.model_dir / checkpoint.CKPT).exists():
-                self.save()
-            if self.dist.main:
-                self.write_previews()
-            if self._tb is not None:
-                self._tb.flush()
-        return RunResult(self.iteration, time.monotonic() - t0, self.history, stopped)
-
-    def _all_ranks_mean(self, scal: dict[str, float]) -> dict[str, float]:
-        """Logged losses are the global batch's, not rank 0's share (comparable to a one-process run)."""
-        if self.dist.world == 1:
-            return scal
-        keys = sorted(scal)
-        t = torch.tensor([scal[k] for k in keys], dtype=torch.float64, device=self.dist.device)
-        dist.all_reduce(t)
-        return dict(zip(keys, (t / self.dist.world).tolist()))
-
-    def _recover(self) -> None:
-        """Three non-finite steps in a row: the weights have collapsed; go back to the last checkpoint."""
-        ck = checkpoint.load(self.model_dir)
-        if ck is None:
-            raise FacelabError("training diverged (non-finite losses) before the first checkpoint; lower --lr")
-        log.warning("training diverged: restored the checkpoint of iteration %s", ck.state["iteration"])
-        for name, mod in self._modules().items():
-            mod.load_state_dict({k[len(name) + 1 :]: v for k, v in ck.model.items() if k.startswith(name + ".")})
-        for name, opt in self._optimizers().items():
-            opt.load_state_dict(ck.optimizers[name])
-
-    def _log(self, scal: dict[str, float]) -> None:
-        if not self.dist.main:
-            return
-        for k, v in scal.items():
-            self.history.setdefault(k, []).append(round(float(v), 6))
-        if self._tb is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.model_dir / "tensorboard"))
-        for k, v in scal.items():
-            self._tb.add_scalar(f"loss/{k}" if k != "ms_per_iter" else "speed/ms_per_iter", v, self.iteration)
-        self._tb.add_scalar("speed/it_per_s", 1000.0 / max(scal["ms_per_iter"], 1e-6), self.iteration)
-        self._tb.add_scalar("lr", self.opt.param_groups[0]["lr"], self.iteration)
-
-    def save(self) -> None:
-        if not self.dist.main:
-            return
-        state = {
-            "iteration": self.iteration,
-            "history": self.history,
-            "pretrain": self.tcfg.pretrain,
-            "model": asdict(self.mcfg),
-            "train": asdict(self.tcfg),
-            "facelab_version": __version__,
-            "torch_rng": torch.get_rng_state().tolist(),
-            "saved_at": time.time(),
-        }
-        weights = {f"{n}.{k}": v for n, m in self._modules().items() for k, v in m.state_dict().items()}
-        checkpoint.save(
-            self.model_dir,
-            checkpoint.Checkpoint(weights, {k: o.state_dict() for k, o in self._optimizers().items()}, state),
-        )
-        self._write_config()
-        if self.tcfg.backup_every and self.iteration % self.tcfg.backup_every == 0:
-            checkpoint.backup(self.model_dir, self.iteration, self.tcfg.backups_kept)
-
-    def write_previews(self) -> None:
+    def preview(self) -> None:
         if self._preview_batch is None:
             n = min(4, len(self.src_bank), len(self.dst_bank))
             # spread over the faceset: neighbouring video frames would show the same face four times
@@ -484,8 +367,6 @@ class Trainer:
         rows = [src, out["pred_src_src"], dst, out["pred_dst_dst"], out["pred_src_dst"]]
         labels = ["src", "src->src", "dst", "dst->dst", "dst->src (swap)"]
         write_atomic(self.model_dir / "preview.png", preview_grid_png(rows, labels, self.iteration))
-        if self.history:
-            write_atomic(self.model_dir / "losses.png", loss_curve_png(self.history, ("src", "dst")))
 
 
 def _f(t: torch.Tensor) -> float:
@@ -499,13 +380,3 @@ def _cl(x: torch.Tensor) -> torch.Tensor:
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0)
-
-
-def hash_seed(seed: int, iteration: int) -> int:
-    """A 63-bit seed for iteration ``iteration`` of a run seeded ``seed``."""
-    return int(np.random.SeedSequence([seed, iteration]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
-def history_mean(history: dict[str, list[float]], key: str, start: int, stop: int | None = None) -> float:
-    vals = history.get(key, [])[start:stop]
-    return float(np.mean(vals)) if vals else math.nan

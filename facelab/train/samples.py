@@ -38,25 +38,33 @@ class FaceBank:
     em_masks: np.ndarray  # (N, R, R) uint8 eyes+mouth masks
     yaws: np.ndarray  # (N,) degrees
     names: list[str]
+    synthetic: int = 0  # how many of the faces are generated (``facelab augment sample``)
 
     def __len__(self) -> int:
         return len(self.names)
 
 
-def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int) -> FaceBank:
-    """Read every face of ``folder``, re-crop it to ``face_type`` at ``resolution`` (cubic), and build its masks."""
+def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int, synthetic: bool = True) -> FaceBank:
+    """Read every face of ``folder`` (generated ones only if ``synthetic``), re-crop it to ``face_type`` at
+    ``resolution`` (cubic), and build its masks."""
     face_type = FaceType.parse(face_type) if isinstance(face_type, str) else face_type
     files = face_files(folder)
     if not files:
         raise FacesetError(f"{folder}: faceset is empty (run 'facelab extract' first)")
-    n = len(files)
+    faces = [(path, *read_face(path)) for path in files]
+    n_synth = sum(meta.synthetic for _, _, meta in faces)
+    if not synthetic:
+        faces = [f for f in faces if not f[2].synthetic]
+        if not faces:
+            raise FacesetError(f"{folder}: every face is synthetic and synthetic faces are excluded")
+        n_synth = 0
+    n = len(faces)
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     masks = np.empty((n, resolution, resolution), np.uint8)
     em = np.empty((n, resolution, resolution), np.uint8)
     yaws = np.empty(n, np.float32)
     narrower = 0
-    for i, path in enumerate(files):
-        img, meta = read_face(path)
+    for i, (path, img, meta) in enumerate(faces):
         if min(img.shape[:2]) < resolution // 2:
             log.warning("%s: %d px face is upscaled more than 2x to the model's %d px", path, img.shape[0], resolution)
         narrower += PADDING[FaceType.parse(meta.face_type)] < PADDING[face_type]
@@ -74,7 +82,7 @@ def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int) ->
             face_type.value,
             face_type.value,
         )
-    return FaceBank(images, masks, em, yaws, [p.name for p in files])
+    return FaceBank(images, masks, em, yaws, [p.name for p, _, _ in faces], n_synth)
 
 
 def recrop(image: np.ndarray, meta: FaceMeta, face_type: FaceType, resolution: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,410 @@
+"""Sample a generator into a faceset: generate, re-extract, keep what is still the source person, flag it synthetic.
+
+Every generated image goes through the extraction stage (FaceFinder, then ``align_face`` to the faceset's own face
+type and size), so a kept face has real landmarks, pose and blur like any extracted face. Images with no face are
+dropped (``no_face``), and so are faces whose dlib descriptor is ``min_identity`` or further from the mean
+descriptor of the faceset's real faces (``wrong_identity``): a generator trained on few faces drifts to other
+people. With ``fill_poses`` / ``fill_expressions`` only candidates that land in the thin bins of
+``facelab.faceset.coverage`` (where the dst has faces and the src has few) are kept, most deficient bins first.
+
+Faces are written as ``synthetic_<generator_id>_<seed:06d>.jpg`` with ``FaceMeta.synthetic`` set and the generator,
+seed, truncation and identity distance in ``extra``. A seed whose file exists is not generated again and counts
+towards ``n``, so re-running the same command resumes and never duplicates; to add more, raise ``n`` or start at
+another ``first_seed``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from facelab import __version__
+from facelab.errors import FacelabError
+from facelab.extract.finder import FaceFinder, FoundFace
+from facelab.extract.identity import FaceDescriber
+from facelab.extract.pipeline import align_face
+from facelab.faceset.coverage import (
+    MIN_DST,
+    THIN_FRACTION,
+    expression_bin,
+    expression_features,
+    expression_label,
+    folder_coverage,
+    pose_bin,
+    pose_label,
+)
+from facelab.faceset.index import load_metas
+from facelab.faceset.meta import FaceMeta
+from facelab.faceset.store import read_face, write_face
+from facelab.geometry.facetype import FaceType
+from facelab.geometry.pose import head_pose
+from facelab.geometry.umeyama import apply_affine, invert_affine
+from facelab.imaging.sharpness import laplacian_sharpness
+
+Generate = Callable[[Sequence[int], float], np.ndarray]  # (seeds, truncation_psi) -> uint8 RGB (B, R, R, 3)
+IDENTITY_REFERENCE_FACES = 64  # real faces averaged into the identity reference (spread over the faceset)
+_ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+BinKey = tuple[str, tuple[int, int]]  # ("pose" | "expression", bin index)
+
+
+@dataclass
+class SampleReport:
+    """What one ``sample_into_faceset`` run did. ``generated`` counts images examined in this run; every one of
+    them ends up in exactly one of ``no_face``, ``wrong_identity``, ``not_needed`` or ``kept``."""
+
+    faceset: str
+    generator_id: str
+    requested: int
+    existing: int = 0  # seeds whose file was already in the faceset (a previous run): counted towards n
+    generated: int = 0
+    no_face: int = 0
+    wrong_identity: int = 0
+    not_needed: int = 0  # fill mode: a passing face that landed in no bin still lacking faces
+    kept: int = 0
+    per_bin: dict[str, int] = field(default_factory=dict)  # pose and expression bin label -> faces kept there
+    files: list[str] = field(default_factory=list)
+    identity_distances: list[float] = field(default_factory=list)  # every face found, in seed order
+    kept_seeds: list[int] = field(default_factory=list)
+    next_seed: int = 0  # the first seed this run did not look at
+    stopped: str = ""  # "n reached" | "candidate budget spent" | "thin bins filled" | "no thin bins"
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Generated images examined per second."""
+        return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "rate": round(self.rate, 3)}
+
+    def summary(self) -> str:
+        d = np.asarray(self.identity_distances)
+        dist = f"; identity distance median {np.median(d):.3f} (min {d.min():.3f}, max {d.max():.3f})" if d.size else ""
+        lines = [
+            f"{self.kept} synthetic faces added to {self.faceset} ({self.existing} already there); "
+            f"{self.generated} generated ({self.rate:.1f}/s): {self.no_face} without a face, "
+            f"{self.wrong_identity} not the source person, {self.not_needed} not needed{dist}; "
+            f"stopped: {self.stopped}; next seed {self.next_seed}",
+        ]
+        lines += [f"  {label}: {n}" for label, n in sorted(self.per_bin.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Candidate:
+    seed: int
+    face: np.ndarray  # aligned RGB crop
+    meta: FaceMeta
+    distance: float
+    bins: list[BinKey]
+
+
+class _FillPlan:
+    """Remaining deficits of the thin bins; a candidate's score is the sum of the deficits of the bins it fills."""
+
+    def __init__(self, deficits: dict[BinKey, int]) -> None:
+        self.deficit = {k: v for k, v in deficits.items() if v > 0}
+
+    @classmethod
+    def from_coverage(
+        cls, src: str | Path, dst: str | Path, kinds: Sequence[str], min_dst: int, fraction: float
+    ) -> _FillPlan:
+        cov = folder_coverage(src, dst)
+        deficits = {}
+        for b in cov.thin_bins(min_dst=min_dst, fraction=fraction):  # thin judged on real faces ...
+            if b.kind in kinds:
+                # ... and filled up to dst's share, counting synthetic faces a previous run already added
+                deficits[(b.kind, b.index)] = b.deficit - b.synthetic
+        return cls(deficits)
+
+    def score(self, bins: Sequence[BinKey]) -> int:
+        return sum(self.deficit.get(k, 0) for k in bins)
+
+    def take(self, bins: Sequence[BinKey]) -> None:
+        for k in bins:
+            if k in self.deficit:
+                self.deficit[k] -= 1
+                if self.deficit[k] <= 0:
+                    del self.deficit[k]
+
+    @property
+    def done(self) -> bool:
+        return not self.deficit
+
+    def pick(self, cands: list[_Candidate], limit: int) -> tuple[list[_Candidate], list[_Candidate]]:
+        """Greedy: keep the highest-scoring candidate, lower the deficits it fills, repeat; (kept, not needed)."""
+        left, kept = list(cands), []
+        while left and len(kept) < limit:
+            best = max(range(len(left)), key=lambda i: (self.score(left[i].bins), -left[i].seed))
+            if self.score(left[best].bins) <= 0:
+                break
+            c = left.pop(best)
+            self.take(c.bins)
+            kept.append(c)
+        return kept, left
+
+
+def sample_into_faceset(
+    generate: Generate,
+    faceset: str | Path,
+    n: int,
+    *,
+    generator_id: str,
+    truncation: float = 0.7,
+    min_identity: float = 0.6,
+    dst_faceset: str | Path | None = None,
+    fill_poses: bool = False,
+    fill_expressions: bool = False,
+    candidates: int = 8,
+    first_seed: int = 0,
+    batch: int = 8,
+    progress: bool = True,
+    finder: FaceFinder | None = None,
+    describer: FaceDescriber | None = None,
+    min_dst: int = MIN_DST,
+    fraction: float = THIN_FRACTION,
+) -> SampleReport:
+    """Add up to ``n`` generated faces of the faceset's person to ``faceset`` (see the module docstring).
+
+    Seeds ``first_seed, first_seed + 1, ...`` are drawn in batches of ``batch``; at most ``n * candidates`` images
+    are examined. Without fill flags the first ``n`` faces that pass are kept; with ``fill_poses`` /
+    ``fill_expressions`` (which need ``dst_faceset``) each batch's passing faces are kept greedily for the thin
+    bins (``min_dst``, ``fraction`` as in ``Coverage.thin_bins``) until ``n`` are kept or no bin lacks faces.
+    ``finder`` / ``describer`` default to the extraction stage's FaceFinder and FaceDescriber.
+    """
+    folder = Path(faceset)
+    kinds = tuple(k for k, on in (("pose", fill_poses), ("expression", fill_expressions)) if on)
+    if kinds and dst_faceset is None:
+        raise FacelabError("filling thin pose/expression bins needs the dst faceset to compare with (--dst)")
+    if not _ID_RE.match(generator_id):
+        raise FacelabError(f"generator id {generator_id!r} must be letters, digits, '.', '_' or '-' (a file name part)")
+    if n < 0 or candidates < 1 or batch < 1:
+        raise FacelabError(f"n must be >= 0 and candidates, batch >= 1 (got {n}, {candidates}, {batch})")
+    if min_identity <= 0:
+        raise FacelabError(f"min_identity must be > 0 (got {min_identity})")
+    metas = load_metas(folder)  # FacesetError naming the folder if missing or empty
+    real = [(p, m) for p, m in metas if not m.synthetic]
+    if not real:
+        raise FacelabError(f"{folder}: no real faces to take the person's identity from")
+    face_type = FaceType.parse(Counter(m.face_type for _, m in real).most_common(1)[0][0])
+    size = Counter(m.size for _, m in real).most_common(1)[0][0]
+    report = SampleReport(str(folder), generator_id, n, next_seed=first_seed)
+    t0 = time.perf_counter()
+    plan = _FillPlan.from_coverage(folder, dst_faceset, kinds, min_dst, fraction) if kinds else None
+    if plan is not None and plan.done:
+        report.stopped = "no thin bins"
+        return report
+    finder = finder or FaceFinder()
+    describer = describer or FaceDescriber()
+    reference = _mean_descriptor(real, describer)
+    budget = n * candidates
+    bar = _bar(n, progress)  # counts faces in the faceset towards n; the postfix tells where the rest went
+    shown = 0
+    seed = first_seed
+    try:
+        while report.existing + report.kept < n and report.generated < budget:
+            if plan is not None and plan.done:
+                report.stopped = "thin bins filled"
+                break
+            seeds: list[int] = []
+            want = min(batch, budget - report.generated)
+            while len(seeds) < want and report.existing + report.kept + (0 if plan else len(seeds)) < n:
+                if _face_path(folder, generator_id, seed).exists():
+                    report.existing += 1
+                else:
+                    seeds.append(seed)
+                seed += 1
+            report.next_seed = seed
+            if not seeds:
+                break
+            images = _generated(generate, seeds, truncation)
+            cands = []
+            for s, img in zip(seeds, images):
+                report.generated += 1
+                c = _examine(img, s, finder, describer, reference, face_type, size, generator_id, truncation)
+                if c is None:
+                    report.no_face += 1
+                    continue
+                report.identity_distances.append(round(c.distance, 4))
+                if c.distance >= min_identity:
+                    report.wrong_identity += 1
+                    continue
+                cands.append(c)
+            need = n - report.existing - report.kept
+            if plan is None:
+                keep = cands[:need]  # never more: without a plan a batch holds at most the faces still needed
+            else:
+                for c in cands:
+                    c.bins = [k for k in c.bins if k[0] in kinds]
+                keep, rest = plan.pick(cands, need)
+                report.not_needed += len(rest)
+            for c in sorted(keep, key=lambda c: c.seed):
+                _write(folder, generator_id, c, report)
+            bar.set_postfix_str(
+                f"generated {report.generated}: no face {report.no_face}, other person {report.wrong_identity}"
+                + (f", not needed {report.not_needed}" if plan is not None else "")
+            )
+            bar.update(report.existing + report.kept - shown)
+            shown = report.existing + report.kept
+    finally:
+        bar.close()
+    if not report.stopped:
+        if report.existing + report.kept >= n:
+            report.stopped = "n reached"
+        elif plan is not None and plan.done:
+            report.stopped = "thin bins filled"
+        else:
+            report.stopped = "candidate budget spent"
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def find_generated_face(image: np.ndarray, finder: FaceFinder) -> FoundFace | None:
+    """The largest face in a generated image, in the image's pixels, or None.
+
+    A generated face is an aligned crop, tighter than any photo the detector was made for: it is searched in a 2x
+    upscale padded by half its side with replicated border (what ``benchmarks/train_pair.py`` found to work).
+    """
+    big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    pad = big.shape[0] // 2
+    found = finder.find(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE), max_faces=1)
+    if not found:
+        return None
+    f = found[0]
+    back = np.array([[0.5, 0.0, -pad / 2], [0.0, 0.5, -pad / 2]])  # padded 2x image -> generated image
+    box = type(f.box)(*apply_affine(back, np.array(f.box.as_list()).reshape(2, 2)).ravel(), f.box.score, f.box.source)
+    mesh = None
+    if f.mesh is not None:
+        mesh = f.mesh.copy()
+        mesh[:, :2] = apply_affine(back, mesh[:, :2])
+        mesh[:, 2] *= 0.5
+    return FoundFace(box, apply_affine(back, f.points), mesh)
+
+
+def _examine(
+    image: np.ndarray,
+    seed: int,
+    finder: FaceFinder,
+    describer: FaceDescriber,
+    reference: np.ndarray,
+    face_type: FaceType,
+    size: int,
+    generator_id: str,
+    psi: float,
+) -> _Candidate | None:
+    """Extract the face of one generated image; None when there is none."""
+    found = find_generated_face(image, finder)
+    if found is None:
+        return None
+    # align from a replicate-padded copy: the crop may reach past the tight generated image, and a black wedge
+    # there (extraction's constant border) would be a defect no real face of this faceset has
+    p = image.shape[0] // 2
+    padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE)
+    face, m_pad = align_face(padded, found.points + p, face_type, size)
+    m = m_pad.copy()
+    m[:, 2] += m_pad[:, :2] @ np.array([p, p], dtype=np.float64)  # same map, from the unpadded image
+    aligned = apply_affine(m, found.points)
+    distance = float(np.linalg.norm(describer.describe(face, aligned) - reference))
+    yaw, pitch, roll = head_pose(aligned, (size, size))
+    h, w = image.shape[:2]
+    meta = FaceMeta(
+        face_type=face_type.value,
+        size=size,
+        landmarks=aligned,
+        source_landmarks=found.points,
+        transform=m,
+        inverse=invert_affine(m),
+        source_file=f"generator:{generator_id}",
+        source_size=(w, h),
+        source_rect=tuple(found.box.as_list()),
+        face_index=0,
+        frame_index=seed,  # the seed names the generated image as a frame number names a video frame
+        detector=finder.names[0],
+        detector_score=found.box.score,
+        landmarker=finder.names[1] + ("+refine" if finder.refine else ""),
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        blur=laplacian_sharpness(face, aligned),
+        mesh=found.mesh,
+        synthetic=True,
+        extra={
+            "generator": generator_id,
+            "seed": int(seed),
+            "truncation": float(psi),
+            "identity_distance": round(distance, 4),
+            "facelab_version": __version__,
+        },
+    )
+    bins: list[BinKey] = [("pose", pose_bin(yaw, pitch))]
+    eb = expression_bin(*expression_features(aligned))
+    if eb is not None:
+        bins.append(("expression", eb))
+    return _Candidate(seed, face, meta, distance, bins)
+
+
+def _write(folder: Path, generator_id: str, c: _Candidate, report: SampleReport) -> None:
+    path = _face_path(folder, generator_id, c.seed)
+    write_face(path, c.face, c.meta)  # atomic: a reader never sees half a face
+    report.kept += 1
+    report.files.append(str(path))
+    report.kept_seeds.append(c.seed)
+    for kind, idx in c.bins:
+        label = f"{kind} " + (pose_label(*idx) if kind == "pose" else expression_label(*idx))
+        report.per_bin[label] = report.per_bin.get(label, 0) + 1
+
+
+def _face_path(folder: Path, generator_id: str, seed: int) -> Path:
+    return folder / f"synthetic_{generator_id}_{seed:06d}.jpg"
+
+
+def _generated(generate: Generate, seeds: list[int], psi: float) -> np.ndarray:
+    images = np.asarray(generate(seeds, psi))
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[0] != len(seeds) or images.shape[3] != 3:
+        raise FacelabError(
+            f"generator returned {images.dtype} {images.shape} for {len(seeds)} seeds (expected uint8 (B, R, R, 3))"
+        )
+    return images
+
+
+def _mean_descriptor(real: list[tuple[Path, FaceMeta]], describer: FaceDescriber) -> np.ndarray:
+    """Mean dlib descriptor of up to IDENTITY_REFERENCE_FACES real faces spread evenly over the faceset (by name,
+    which for video facesets means over time)."""
+    k = min(IDENTITY_REFERENCE_FACES, len(real))
+    idx = np.unique(np.linspace(0, len(real) - 1, k).round().astype(int))
+    descs = []
+    for i in idx:
+        img, meta = read_face(real[i][0])
+        descs.append(describer.describe(img, meta.landmarks))
+    return np.mean(descs, axis=0)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, progress: bool) -> Any:
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    # with the rate (faces/s) and ETA; like every facelab bar, silent in logs unless FACELAB_PROGRESS=1
+    disable = not (sys.stderr.isatty() or os.environ.get("FACELAB_PROGRESS") == "1")
+    return tqdm(total=total, desc="sample", unit="face", dynamic_ncols=True, disable=disable)

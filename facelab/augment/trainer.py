@@ -1,0 +1,434 @@
+"""``facelab augment train``: a StyleGAN2-ADA generator trained on one faceset.
+
+One iteration = the four phases of StyleGAN2-ADA's loop on one minibatch: G main (non-saturating logistic),
+G path-length regularisation every ``pl_interval`` steps, D main (logistic on augmented reals and fakes), D R1
+every ``r1_interval`` steps (lazy: the penalty is scaled by the interval and Adam's lr/beta are corrected), then
+the generator EMA and the ADA controller. Numbers: ../shared/reference/stylegan2-ada-notes.md §3-§6.
+
+The run machinery (limits, atomic checkpoints, exact resume, TensorBoard, previews) is the swap trainer's
+``RunLoop``. Under torchrun each rank takes its slice of the global batch and gradients are averaged by hand
+(DDP does not support the double backward of R1 and path length).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from facelab import __version__
+from facelab.augment.ada import AdaController, AugmentPipe
+from facelab.augment.networks import Generator, build_networks, param_counts, resolve_gan_config
+from facelab.config import GanConfig
+from facelab.errors import FacelabError, FacesetError
+from facelab.faceset.store import face_files, read_face
+from facelab.io.atomic import ensure_writable_dir, write_atomic
+from facelab.models.precision import autocast_dtype
+from facelab.train import checkpoint, losses
+from facelab.train.preview import preview_grid_png
+from facelab.train.run import Dist, RunLoop, Schedule, hash_seed
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+RESUMABLE = {"precision", "workers", "preview_every", "autosave_minutes"}
+PREVIEW_SEED = 123_456  # fixed latents: the preview grid shows the same faces at every iteration
+
+
+def load_reals(faceset: str | Path, resolution: int) -> np.ndarray:
+    """The faceset's real (not synthetic) faces as they were aligned, resized to ``resolution``: (N, R, R, 3)
+    uint8 RGB. INTER_AREA so a 256 -> 64 px reduction does not alias."""
+    files = face_files(faceset)
+    if not files:
+        raise FacesetError(f"{faceset}: faceset is empty (run 'facelab extract' first)")
+    out = []
+    for path in files:
+        img, meta = read_face(path)
+        if meta.synthetic:
+            continue
+        interp = cv2.INTER_AREA if img.shape[0] > resolution else cv2.INTER_CUBIC
+        out.append(cv2.resize(img, (resolution, resolution), interpolation=interp))
+    if not out:
+        raise FacesetError(f"{faceset}: no real faces (a generator is trained on real faces only)")
+    return np.stack(out)
+
+
+def _rank_slice(n: int, d: Dist) -> slice:
+    per = n // d.world
+    return slice(d.rank * per, (d.rank + 1) * per)
+
+
+def _sanitize_grads(params: Sequence[torch.nn.Parameter], d: Dist) -> None:
+    """Average gradients over ranks, then StyleGAN2-ADA's NaN guard (NaN -> 0, inf -> +-1e5)."""
+    for p in params:
+        if p.grad is None:
+            continue
+        if d.world > 1:
+            dist.all_reduce(p.grad)
+            p.grad /= d.world
+        torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+
+
+def lazy_adam(params: Any, lr: float, interval: int) -> torch.optim.Adam:
+    """Adam with StyleGAN2's lazy-regularisation correction: lr * k/(k+1), beta2 ** (k/(k+1))."""
+    r = interval / (interval + 1) if interval > 0 else 1.0
+    return torch.optim.Adam(params, lr=lr * r, betas=(0.0, 0.99**r), eps=1e-8)
+
+
+def resolve_run_config(gan_dir: Path, cfg: GanConfig, given: set[str], world: int) -> tuple[GanConfig, bool]:
+    """This run's config: a new folder takes ``cfg`` (resolved); an existing one keeps its own, with the resumable
+    options in ``given`` overridden; anything else that differs is refused."""
+    path = gan_dir / CONFIG_FILE
+    if not path.exists():
+        try:
+            return resolve_gan_config(cfg, world), False
+        except ValueError as e:
+            raise FacelabError(str(e)) from e
+    try:
+        old = GanConfig(**json.loads(path.read_text())["gan"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FacelabError(f"{path}: not a facelab generator config ({e})") from e
+    refused = [
+        f"{f.name} {getattr(old, f.name)} -> {getattr(cfg, f.name)}"
+        for f in fields(GanConfig)
+        if f.name in given and f.name not in RESUMABLE and getattr(old, f.name) != getattr(cfg, f.name)
+    ]
+    if refused:
+        raise FacelabError(f"{gan_dir}: these options cannot change on resume: {', '.join(refused)} (use a new --out)")
+    return replace(old, **{k: getattr(cfg, k) for k in given if k in RESUMABLE}), True
+
+
+class GanTrainer(RunLoop):
+    """One generator run on one faceset; ``run`` (from RunLoop) trains until a limit and checkpoints."""
+
+    curve_keys = ("G", "D")
+
+    def __init__(
+        self,
+        faceset: str | Path,
+        gan_dir: str | Path,
+        cfg: GanConfig,
+        given: set[str] | None = None,
+        init_from: str | Path | None = None,
+    ) -> None:
+        self.dist = Dist()
+        self.model_dir = Path(gan_dir)
+        if self.dist.main:
+            ensure_writable_dir(self.model_dir)
+        self.cfg, resuming = resolve_run_config(self.model_dir, cfg, given or set(), self.dist.world)
+        c = self.cfg
+        if c.batch % self.dist.world:
+            raise FacelabError(f"batch {c.batch} does not split over {self.dist.world} processes")
+        if c.aug not in ("ada", "fixed", "noaug"):
+            raise FacelabError(f"aug must be ada, fixed or noaug, not {c.aug!r}")
+        self.reals = load_reals(faceset, c.resolution)
+        dev = self.dist.device
+        torch.manual_seed(c.seed)
+        g, d = build_networks(c)
+        self.G, self.D = g.to(dev), d.to(dev)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.pipe = AugmentPipe(p=c.ada_p).to(dev) if c.aug != "noaug" else None
+        self.ada = (
+            AdaController(self.pipe, c.ada_target, c.ada_interval, c.ada_kimg, c.batch) if c.aug == "ada" else None
+        )
+        self.opt_G = lazy_adam(self.G.parameters(), c.lr, c.pl_interval if c.pl_weight > 0 else 0)
+        self.opt_D = lazy_adam(self.D.parameters(), c.lr, c.r1_interval if c.gamma > 0 else 0)
+        self.pl_mean = torch.zeros((), device=dev)
+        self.amp = autocast_dtype(c.precision, dev)
+        self.iteration, self.history = 0, {}
+        self._last = {"ada_p": float(c.ada_p)}  # the controller's latest p and r_t, logged every iteration
+        if resuming:
+            ck = self.load_checkpoint()
+            if ck is not None:
+                self.pl_mean.fill_(float(ck.state["pl_mean"]))
+                self._last = dict(ck.state.get("ada_last", self._last))
+                if self.ada is not None:
+                    self.ada.load_state_dict(ck.state["ada"])
+        elif init_from is not None:
+            self._init_from(Path(init_from))
+        self._preview_z: torch.Tensor | None = None
+        if self.dist.main:
+            self.write_config()
+
+    def _init_from(self, src: Path) -> None:
+        """Fine-tuning: start from another run's G, D and G_ema (same architecture), fresh optimizers."""
+        ck = checkpoint.load(src)
+        if ck is None:
+            raise FacelabError(f"{src}: no generator checkpoint to start from")
+        nets = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        for name, mod in nets.items():
+            sd = checkpoint.submodule(ck.model, name)
+            try:
+                mod.load_state_dict(sd)
+            except RuntimeError as e:
+                raise FacelabError(f"{src}: generator does not fit this config ({str(e).splitlines()[0]})") from e
+        log.info("initialised from %s (iteration %s)", src, ck.state.get("iteration"))
+
+    # --- RunLoop hooks -----------------------------------------------------------------------------------------
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.cfg.seed, self.cfg.preview_every, self.cfg.autosave_minutes)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        mods: dict[str, torch.nn.Module] = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        if self.pipe is not None:
+            mods["augment_pipe"] = self.pipe
+        return mods
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_G, "D": self.opt_D}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {
+            "gan": asdict(self.cfg),
+            "kimg": self.kimg,
+            "pl_mean": float(self.pl_mean),
+            "ada": self.ada.state_dict() if self.ada is not None else None,
+            "ada_last": self._last,
+            "facelab_version": __version__,
+        }
+
+    def write_config(self) -> None:
+        doc = {
+            "gan": asdict(self.cfg),
+            "facelab_version": __version__,
+            "reals": len(self.reals),
+            "param_counts": {"G": param_counts(self.G), "D": param_counts(self.D)},
+        }
+        write_atomic(self.model_dir / CONFIG_FILE, json.dumps(doc, indent=1).encode())
+
+    def oom_hint(self) -> str:
+        return f"batch {self.cfg.batch} at {self.cfg.resolution} px does not fit; try --batch {self.cfg.batch // 2}"
+
+    def extra_scalars(self) -> dict[str, float]:
+        return {"progress/kimg": self.kimg, "loss/pl_mean": float(self.pl_mean)}
+
+    @property
+    def kimg(self) -> float:
+        return self.iteration * self.cfg.batch / 1000
+
+    # --- data --------------------------------------------------------------------------------------------------
+
+    def loader(self) -> Iterator[torch.Tensor]:
+        """This rank's reals for iteration i: a pure function of (seed, i); x-flipped half the time with mirror."""
+        c, n = self.cfg, len(self.reals)
+        it = self.iteration
+        while True:
+            rng = np.random.default_rng([c.seed, it, 11])
+            idx = rng.integers(0, n, c.batch)
+            flip = rng.random(c.batch) < 0.5 if c.mirror else np.zeros(c.batch, bool)
+            sl = _rank_slice(c.batch, self.dist)
+            imgs = self.reals[idx[sl]]
+            imgs = np.where(flip[sl, None, None, None], imgs[:, :, ::-1], imgs)
+            yield torch.from_numpy(np.ascontiguousarray(imgs.transpose(0, 3, 1, 2))).float() / 127.5 - 1
+            it += 1
+
+    # --- one iteration -----------------------------------------------------------------------------------------
+
+    def _latents(self, n: int) -> torch.Tensor:
+        """The global batch's latents (same on every rank, seeded per iteration), this rank's slice."""
+        z = torch.randn(n, self.G.z_dim)
+        return z[_rank_slice(n, self.dist)].to(self.dist.device)
+
+    def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """G on ``n`` (global) fresh latents with style mixing: a second latent fills the ws after a random
+        crossover. Every random draw is global-batch sized and sliced, so ranks split one process's batch."""
+        ws = self.G.mapping(self._latents(n), update_emas=True)
+        if self.cfg.style_mixing > 0:
+            k = ws.shape[1]
+            cut = torch.randint(1, k, ())
+            cut = torch.where(torch.rand(()) < self.cfg.style_mixing, cut, torch.full_like(cut, k))
+            ws2 = self.G.mapping(self._latents(n), update_emas=False)
+            later = torch.arange(k, device=ws.device)[None, :, None] >= cut.to(ws.device)
+            ws = torch.where(later, ws2, ws)
+        return self.G.synthesis(ws), ws
+
+    def _reseed(self, phase: int) -> None:
+        """Each phase starts from its own seed: the per-rank noise images that the synthesis layers draw then
+        cannot shift the next phase's latents, so ranks stay in step with a one-process run."""
+        torch.manual_seed(hash_seed(self.cfg.seed, self.iteration * 8 + phase))
+
+    def _aug_generator(self, phase: int) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(hash_seed(self.cfg.seed, self.iteration * 64 + self.dist.rank * 4 + phase))
+        return g
+
+    def _d(self, img: torch.Tensor, phase: int) -> torch.Tensor:
+        """D on ADA-augmented images (the pipe is differentiable: G's gradient and R1 pass through it)."""
+        if self.pipe is not None:
+            img = self.pipe(img.float(), generator=self._aug_generator(phase))
+        return self.D(img).float()
+
+    def _autocast(self) -> torch.autocast:
+        dev = self.dist.device
+        return torch.autocast(dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None)
+
+    def step(self, batch: torch.Tensor) -> dict[str, float]:
+        c, dev = self.cfg, self.dist.device
+        real = batch.to(dev)
+        b = c.batch
+        scal: dict[str, float] = {}
+
+        # G main (+ lazy path-length regularisation)
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        self._reseed(0)
+        with self._autocast():
+            fake, _ = self._generate(b)
+            loss_g = F.softplus(-self._d(fake, 0)).mean()
+        losses.finite_or_raise({"G": loss_g})
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_g.backward()
+        scal["G"] = float(loss_g.detach())
+        if c.pl_weight > 0 and self.iteration % c.pl_interval == 0:
+            scal["pl"] = self._path_length_step(max(self.dist.world, b // 2))
+        _sanitize_grads(list(self.G.parameters()), self.dist)
+        self.opt_G.step()
+
+        # D main (+ lazy R1)
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        self._reseed(2)
+        with torch.no_grad(), self._autocast():
+            fake, _ = self._generate(b)
+        with self._autocast():
+            logits_fake = self._d(fake.detach(), 1)
+            logits_real = self._d(real, 2)
+            loss_d = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+        losses.finite_or_raise({"D": loss_d})
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_d.backward()
+        scal["D"] = float(loss_d.detach())
+        scal["D_real"] = float(logits_real.detach().mean())
+        scal["D_fake"] = float(logits_fake.detach().mean())
+        if c.gamma > 0 and self.iteration % c.r1_interval == 0:
+            scal["r1"] = self._r1_step(real)
+        _sanitize_grads(list(self.D.parameters()), self.dist)
+        self.opt_D.step()
+
+        self._update_ema()
+        if self.ada is not None:
+            self.ada.accumulate(self._all_ranks(logits_real.detach()))
+            adj = self.ada.step()
+            if adj is not None:
+                self._last = {k: float(v) for k, v in adj.items()}
+        scal.update(self._last)
+        if self.ada is None and self.pipe is not None:
+            scal["ada_p"] = float(self.pipe.p)
+        return scal
+
+    def _path_length_step(self, n: int) -> float:
+        """Path-length regularisation on ``n`` (global) latents: |J_w^T y| should stay at its running mean."""
+        c, r = self.cfg, self.cfg.resolution
+        self._reseed(1)
+        y = torch.randn(n, 3, r, r)[_rank_slice(n, self.dist)].to(self.dist.device) / r  # unit-norm per pixel count
+        with self._autocast():
+            img, ws = self._generate(n)
+        img = img.float()
+        (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
+        lengths = grad.float().square().sum(2).mean(1).sqrt()
+        self.pl_mean.copy_(self.pl_mean.lerp(self._all_ranks(lengths.detach()).mean(), 0.01))
+        penalty = (lengths - self.pl_mean).square().mean()
+        (penalty * c.pl_weight * c.pl_interval).backward()
+        return float(penalty.detach())
+
+    def _r1_step(self, real: torch.Tensor) -> float:
+        """R1 on the un-augmented reals (the gradient flows back through the augmentation pipe)."""
+        c = self.cfg
+        x = real.detach().requires_grad_(True)
+        with self._autocast():
+            logits = self._d(x, 3)
+        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+        penalty = grad.float().square().sum([1, 2, 3]).mean()
+        (penalty * (c.gamma / 2) * c.r1_interval).backward()
+        return float(penalty.detach())
+
+    def _all_ranks(self, t: torch.Tensor) -> torch.Tensor:
+        if self.dist.world == 1:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.dist.world)]
+        dist.all_gather(parts, t.contiguous())
+        return torch.cat(parts)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        c = self.cfg
+        ema_nimg = c.ema_kimg * 1000
+        if c.ema_rampup > 0:
+            ema_nimg = min(ema_nimg, (self.iteration + 1) * c.batch * c.ema_rampup)
+        beta = 0.5 ** (c.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, beta))
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # --- previews ----------------------------------------------------------------------------------------------
+
+    def preview(self) -> None:
+        """Fixed latents through G_ema at truncation 1 and 0.7 next to real faces, as preview.png and one PNG per
+        preview under previews/ (so progress can be flipped through)."""
+        if self._preview_z is None:
+            rng = np.random.default_rng(PREVIEW_SEED)
+            self._preview_z = torch.from_numpy(rng.standard_normal((8, self.G.z_dim)).astype(np.float32))
+        z = self._preview_z.to(self.dist.device)
+        with torch.no_grad():
+            full = self.G_ema(z, truncation_psi=1.0, noise_mode="const")
+            trunc = self.G_ema(z, truncation_psi=0.7, noise_mode="const")
+        pick = np.linspace(0, len(self.reals) - 1, 4).astype(int)
+        real = torch.from_numpy(self.reals[pick].transpose(0, 3, 1, 2).copy()).float() / 255
+
+        def unit(t: torch.Tensor) -> torch.Tensor:
+            return (t.float().cpu() + 1) / 2
+
+        rows = [real, unit(full[:4]), unit(full[4:]), unit(trunc[:4]), unit(trunc[4:])]
+        labels = ["real", "psi 1", "psi 1", "psi 0.7", "psi 0.7"]
+        png = preview_grid_png(rows, labels, self.iteration)
+        write_atomic(self.model_dir / "preview.png", png)
+        (self.model_dir / "previews").mkdir(exist_ok=True)
+        write_atomic(self.model_dir / "previews" / f"iter_{self.iteration:08d}.png", png)
+
+
+# --- using a trained generator ---------------------------------------------------------------------------------
+
+
+def load_generator(gan_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, GanConfig, str]:
+    """The EMA generator of ``gan_dir`` (eval mode), its config, and an id naming it (folder + kimg)."""
+    gan_dir = Path(gan_dir)
+    ck = checkpoint.load(gan_dir)
+    if ck is None:
+        raise FacelabError(f"{gan_dir}: no trained generator here (run 'facelab augment train' first)")
+    try:
+        cfg = GanConfig(**ck.state["gan"])
+    except (KeyError, TypeError) as e:
+        raise FacelabError(f"{gan_dir}: not a generator checkpoint ({e})") from e
+    g, _ = build_networks(cfg)
+    g.load_state_dict(checkpoint.submodule(ck.model, "G_ema"))
+    name = re.sub(r"[^A-Za-z0-9]+", "-", gan_dir.resolve().name).strip("-") or "gan"
+    kimg = float(ck.state.get("kimg", 0.0))
+    return g.eval().requires_grad_(False).to(device), cfg, f"{name}-{kimg:.0f}kimg"
+
+
+def generate_fn(g: Generator, noise_mode: str = "const") -> Callable[[Sequence[int], float], np.ndarray]:
+    """``(seeds, psi) -> uint8 RGB (B, R, R, 3)``: seed s always gives the same face (z from seed s)."""
+    dev = next(g.parameters()).device
+
+    def generate(seeds: Sequence[int], psi: float) -> np.ndarray:
+        z = np.stack([np.random.default_rng(int(s)).standard_normal(g.z_dim) for s in seeds]).astype(np.float32)
+        with torch.no_grad():
+            img = g(torch.from_numpy(z).to(dev), truncation_psi=psi, noise_mode=noise_mode)
+        img = (img.float().clamp(-1, 1) + 1) * 127.5
+        return img.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    return generate

@@ -1,0 +1,286 @@
+"""Run machinery shared by every trainer (the swap model's and the StyleGAN2 generator's).
+
+A subclass says what one iteration is (``step``), where batches come from (``loader``), which modules and
+optimizers make up its state, and what it previews; ``RunLoop`` does the rest: limits, seeding, NaN and OOM
+handling, autosave, atomic checkpoints, Ctrl+C, TensorBoard scalars, and rank-0-only output under torchrun.
+
+Exactness: iteration ``i`` reseeds torch with ``hash_seed(seed, i)`` and its batch is a pure function of
+``(seed, i)``, so a run resumed from a checkpoint continues bit-for-bit like an uninterrupted one (fp32, CPU,
+same thread count).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from facelab.errors import FacelabError
+from facelab.io.atomic import write_atomic
+from facelab.train import checkpoint, losses
+from facelab.train.preview import loss_curve_png
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    iteration: int
+    seconds: float
+    history: dict[str, list[float]]
+    stopped: str  # "iterations" | "minutes" | "interrupted"
+
+
+@dataclass
+class Schedule:
+    """The run options every trainer has."""
+
+    seed: int
+    preview_every: int  # iterations; 0 = only at the end
+    autosave_minutes: float
+    backup_every: int = 0  # iterations; 0 = off
+    backups_kept: int = 5
+
+
+class Dist:
+    """torchrun environment: rank, world size, device."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", self.local)
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+class RunLoop:
+    """Base of a trainer. Subclasses set ``model_dir``, ``dist``, ``iteration``, ``history`` and implement the
+    hooks below."""
+
+    model_dir: Path
+    dist: Dist
+    iteration: int
+    history: dict[str, list[float]]
+    curve_keys: tuple[str, ...] = ()  # history keys drawn in losses.png
+    _tb: Any = None
+
+    # --- hooks -------------------------------------------------------------------------------------------------
+
+    @property
+    def schedule(self) -> Schedule:
+        raise NotImplementedError
+
+    def step(self, batch: Any) -> dict[str, float]:
+        """One iteration; returns scalars to log. Raises ``losses.NonFiniteLossError`` without updating."""
+        raise NotImplementedError
+
+    def loader(self) -> Iterable[Any]:
+        """Batches from iteration ``self.iteration`` on (a pure function of seed and iteration)."""
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-able state saved with the checkpoint besides weights and optimizers (configs, controllers)."""
+        return {}
+
+    def write_config(self) -> None:
+        """Write the human-readable config.json next to the checkpoint."""
+
+    def preview(self) -> None:
+        """Write preview images (rank 0 only)."""
+
+    def oom_hint(self) -> str:
+        return "lower the batch size"
+
+    def extra_scalars(self) -> dict[str, float]:
+        """Scalars for TensorBoard only (learning rates, augmentation strength)."""
+        return {}
+
+    # --- restore -----------------------------------------------------------------------------------------------
+
+    def load_checkpoint(self) -> checkpoint.Checkpoint | None:
+        """Load weights, optimizers, iteration and history from ``model_dir``; returns the checkpoint (for the
+        subclass's own state) or None when there is none."""
+        ck = checkpoint.load(self.model_dir)
+        if ck is None:
+            return None
+        self._load_modules(ck)
+        self.iteration = int(ck.state["iteration"])
+        self.history = ck.state.get("history", {})
+        for name, opt in self.optimizers().items():
+            if name in ck.optimizers:
+                opt.load_state_dict(ck.optimizers[name])
+        return ck
+
+    def _load_modules(self, ck: checkpoint.Checkpoint) -> None:
+        for name, mod in self.modules().items():
+            sd = checkpoint.submodule(ck.model, name)
+            try:
+                mod.load_state_dict(sd)
+            except RuntimeError as e:
+                raise FacelabError(
+                    f"{self.model_dir}: checkpoint does not fit this model ({str(e).splitlines()[0]})"
+                ) from e
+
+    # --- the run -----------------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        iterations: int | None = None,
+        minutes: float | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> RunResult:
+        """Train until ``iterations`` (total, counted from the model's first) or ``minutes`` (this run); saves on
+        the way (autosave), on Ctrl+C and at the end."""
+        if iterations is None and minutes is None:
+            raise FacelabError("give a limit: iterations or minutes")
+        sch = self.schedule
+        t0 = last_save = time.monotonic()
+        stopped = "iterations"
+        bad_steps = 0
+        it_start = self.iteration
+        if iterations is not None and self.iteration >= iterations:
+            return RunResult(self.iteration, 0.0, self.history, "iterations")
+        data = iter(self.loader())
+        tick = time.perf_counter()
+        try:
+            while True:
+                if iterations is not None and self.iteration >= iterations:
+                    break
+                if minutes is not None and time.monotonic() - t0 >= minutes * 60:
+                    stopped = "minutes"
+                    break
+                batch = next(data)
+                torch.manual_seed(hash_seed(sch.seed, self.iteration))
+                try:
+                    scal = self.step(batch)
+                    bad_steps = 0
+                except losses.NonFiniteLossError as e:
+                    bad_steps += 1
+                    log.warning("iteration %d: %s; step skipped", self.iteration, e)
+                    if bad_steps >= 3:
+                        self._recover()
+                        bad_steps = 0
+                    self.iteration += 1
+                    continue
+                except torch.OutOfMemoryError as e:
+                    raise FacelabError(f"out of memory; {self.oom_hint()}") from e
+                scal = self._all_ranks_mean(scal)
+                self.iteration += 1
+                now = time.perf_counter()
+                scal["ms_per_iter"] = (now - tick) * 1000
+                tick = now
+                self._log(scal)
+                if progress is not None and self.dist.main:
+                    progress({"iteration": self.iteration, **scal})
+                if self.dist.main and sch.preview_every and self.iteration % sch.preview_every == 0:
+                    self.write_previews()
+                if time.monotonic() - last_save >= sch.autosave_minutes * 60:
+                    self.save()
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        finally:
+            shutdown = getattr(data, "_shutdown_workers", None)  # stop loader processes now, not at a later GC
+            if shutdown is not None:
+                shutdown()
+            del data
+            if self.iteration > it_start or not (self.model_dir / checkpoint.CKPT).exists():
+                self.save()
+            if self.dist.main:
+                self.write_previews()
+            if self._tb is not None:
+                self._tb.flush()
+        return RunResult(self.iteration, time.monotonic() - t0, self.history, stopped)
+
+    def _all_ranks_mean(self, scal: dict[str, float]) -> dict[str, float]:
+        """Logged losses are the global batch's, not rank 0's share (comparable to a one-process run)."""
+        if self.dist.world == 1:
+            return scal
+        keys = sorted(scal)
+        t = torch.tensor([scal[k] for k in keys], dtype=torch.float64, device=self.dist.device)
+        dist.all_reduce(t)
+        return dict(zip(keys, (t / self.dist.world).tolist()))
+
+    def _recover(self) -> None:
+        """Three non-finite steps in a row: the weights have collapsed; go back to the last checkpoint."""
+        ck = checkpoint.load(self.model_dir)
+        if ck is None:
+            raise FacelabError("training diverged (non-finite losses) before the first checkpoint; lower the lr")
+        log.warning("training diverged: restored the checkpoint of iteration %s", ck.state["iteration"])
+        self._load_modules(ck)
+        for name, opt in self.optimizers().items():
+            opt.load_state_dict(ck.optimizers[name])
+
+    def _log(self, scal: dict[str, float]) -> None:
+        if not self.dist.main:
+            return
+        for k, v in scal.items():
+            self.history.setdefault(k, []).append(round(float(v), 6))
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.model_dir / "tensorboard"))
+        for k, v in scal.items():
+            self._tb.add_scalar(f"loss/{k}" if k != "ms_per_iter" else "speed/ms_per_iter", v, self.iteration)
+        self._tb.add_scalar("speed/it_per_s", 1000.0 / max(scal["ms_per_iter"], 1e-6), self.iteration)
+        for k, v in self.extra_scalars().items():
+            self._tb.add_scalar(k, v, self.iteration)
+
+    def save(self) -> None:
+        if not self.dist.main:
+            return
+        sch = self.schedule
+        state = {
+            "iteration": self.iteration,
+            "history": self.history,
+            **self.extra_state(),
+            "torch_rng": torch.get_rng_state().tolist(),
+            "saved_at": time.time(),
+        }
+        weights = {f"{n}.{k}": v for n, m in self.modules().items() for k, v in m.state_dict().items()}
+        checkpoint.save(
+            self.model_dir,
+            checkpoint.Checkpoint(weights, {k: o.state_dict() for k, o in self.optimizers().items()}, state),
+        )
+        self.write_config()
+        if sch.backup_every and self.iteration % sch.backup_every == 0:
+            checkpoint.backup(self.model_dir, self.iteration, sch.backups_kept)
+
+    def write_previews(self) -> None:
+        self.preview()
+        if self.history and self.curve_keys:
+            write_atomic(self.model_dir / "losses.png", loss_curve_png(self.history, self.curve_keys))
+
+
+def hash_seed(seed: int, iteration: int) -> int:
+    """A 63-bit seed for iteration ``iteration`` of a run seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, iteration]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def history_mean(history: dict[str, list[float]], key: str, start: int, stop: int | None = None) -> float:
+    vals = history.get(key, [])[start:stop]
+    return float(np.mean(vals)) if vals else math.nan
