@@ -79,6 +79,8 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=200, help="synthetic faces to add")
     ap.add_argument("--preset", default="cpu-quick")
     ap.add_argument("--iters", type=int, default=600, help="swap-model iterations (both runs)")
+    ap.add_argument("--candidates", type=int, default=4, help="sampling: examine up to n x this many images")
+    ap.add_argument("--no-fid", action="store_true", help="evaluate without FID/KID (Inception is slow on a CPU)")
     a = ap.parse_args()
     if not (a.data / "pairs.json").exists():
         print(f"augment_pair: test media not found at {a.data} (pass --data)", file=sys.stderr)
@@ -124,7 +126,7 @@ def main() -> int:
     sample_out = run(
         "augment sample",
         ["augment", "sample", "--gan", str(gan), "--faceset", str(aug_fs), "-n", str(a.n), "--dst", str(dst_fs),
-         "--fill-poses", "--fill-expressions"],
+         "--fill-poses", "--fill-expressions", "--candidates", str(a.candidates)],
         out / "sample_done.txt",
     )  # fmt: skip
     run("coverage", ["faceset", "coverage", str(aug_fs), str(dst_fs), "--png", str(out / "coverage.png")])
@@ -141,7 +143,8 @@ def main() -> int:
                               "--faceset", str(dst_fs)], video)  # fmt: skip
         reports[name] = out / f"report_{name}"
         run(f"evaluate {name}", ["evaluate", "--src", str(src_fs), "--dst", str(dst_video), "--swapped", str(video),
-                                 "-o", str(reports[name])], reports[name] / "report.json")  # fmt: skip
+                                 "-o", str(reports[name]), *(["--no-fid"] if a.no_fid else [])],
+            reports[name] / "report.json")  # fmt: skip
     print(f"\n=== the {a.gan_minutes:g}-minute generator: {a.probe} images probed ===")
     print(probe.strip())
     print("\n=== sampling into the src faceset ===")

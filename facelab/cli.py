@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from dataclasses import fields, replace
 
@@ -679,6 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `facelab inspect x | head`: stop quietly like other CLI tools, no traceback
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     a = build_parser().parse_args(argv)
