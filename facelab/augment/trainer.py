@@ -163,9 +163,7 @@ class GanTrainer(RunLoop):
 
     def _init_from(self, src: Path) -> None:
         """Fine-tuning: start from another run's G, D and G_ema (same architecture), fresh optimizers."""
-        ck = checkpoint.load(src)
-        if ck is None:
-            raise FacelabError(f"{src}: no generator checkpoint to start from")
+        ck = checkpoint.require(src, "no generator checkpoint to start from")
         nets = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
         for name, mod in nets.items():
             sd = checkpoint.submodule(ck.model, name)
@@ -406,9 +404,7 @@ class GanTrainer(RunLoop):
 def load_generator(gan_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, GanConfig, str]:
     """The EMA generator of ``gan_dir`` (eval mode), its config, and an id naming it (folder + kimg)."""
     gan_dir = Path(gan_dir)
-    ck = checkpoint.load(gan_dir)
-    if ck is None:
-        raise FacelabError(f"{gan_dir}: no trained generator here (run 'facelab augment train' first)")
+    ck = checkpoint.require(gan_dir, "no trained generator here (run 'facelab augment train' first)")
     try:
         cfg = GanConfig(**ck.state["gan"])
     except (KeyError, TypeError) as e:

@@ -88,6 +88,14 @@ def load(model_dir: str | Path) -> Checkpoint | None:
     return None
 
 
+def require(model_dir: str | Path, missing: str) -> Checkpoint:
+    """``load``, but a folder without a checkpoint is an error: ``"<dir>: <missing>"``."""
+    ck = load(model_dir)
+    if ck is None:
+        raise FacelabError(f"{model_dir}: {missing}")
+    return ck
+
+
 def backup(model_dir: str | Path, iteration: int, keep: int) -> None:
     """Copy the current checkpoint to ``backups/iter_NNNNNNNN`` and keep the newest ``keep`` backups."""
     model_dir = Path(model_dir)
@@ -160,9 +168,7 @@ def load_model(model_dir: str | Path):
     from facelab.models.saehd import SAEHD
 
     model_dir = Path(model_dir)
-    ck = load(model_dir)
-    if ck is None:
-        raise FacelabError(f"{model_dir}: no trained model here (no checkpoint)")
+    ck = require(model_dir, "no trained model here (no checkpoint)")
     try:
         cfg = ModelConfig(**ck.state["model"])
     except (KeyError, TypeError) as e:
