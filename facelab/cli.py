@@ -552,7 +552,7 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     from facelab.config import GanConfig
 
     p = sub.add_parser("augment", help="StyleGAN2-ADA on the src faceset; sample synthetic faces into it")
-    ag = p.add_subparsers(dest="augment_cmd", required=True, metavar="{train,sample}")
+    ag = p.add_subparsers(dest="augment_cmd", required=True, metavar="{train,sample,export}")
     t = ag.add_parser("train", help="train a generator on a faceset (resumes if --out exists)")
     t.add_argument("--faceset", required=True, help="faceset to learn (only its real faces are used)")
     t.add_argument("--out", required=True, help="generator folder; an existing one is resumed")
@@ -562,7 +562,7 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     _add_config_options(t, GanConfig, "generator")
     t.set_defaults(func=_cmd_augment_train)
     s = ag.add_parser("sample", help="generate faces, keep those that are still the source, add them flagged")
-    s.add_argument("--gan", required=True, help="generator folder from 'facelab augment train'")
+    s.add_argument("--gan", required=True, help="generator folder or file ('facelab augment train' / 'export')")
     s.add_argument("--faceset", required=True, help="faceset to add the synthetic faces to (the generator's src)")
     s.add_argument("-n", type=int, required=True, help="faces this generator should have added (a re-run resumes)")
     s.add_argument("--truncation", type=float, default=0.7, help="psi; lower = more typical, less varied")
@@ -573,6 +573,11 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--candidates", type=int, default=8, help="with --fill-*: draw up to n x this many images")
     s.add_argument("--seed", type=int, default=0, help="first latent seed")
     s.set_defaults(func=_cmd_augment_sample)
+    e = ag.add_parser("export", help="write the sampling generator alone to one .safetensors file")
+    e.add_argument("--gan", required=True, help="generator folder from 'facelab augment train'")
+    e.add_argument("--out", required=True, help="file to write (.safetensors)")
+    e.add_argument("--fp16", action="store_true", help="store half-precision weights (half the size)")
+    e.set_defaults(func=_cmd_augment_export)
 
 
 def _cmd_augment_train(a: argparse.Namespace) -> int:
@@ -628,6 +633,14 @@ def _cmd_augment_sample(a: argparse.Namespace) -> int:
         first_seed=a.seed,
     )
     print(rep.summary())
+    return 0
+
+
+def _cmd_augment_export(a: argparse.Namespace) -> int:
+    from facelab.augment.trainer import export_generator
+
+    size = export_generator(a.gan, a.out, half=a.fp16)
+    print(f"wrote {a.out} ({size / 2**20:.1f} MiB); sample from it with 'facelab augment sample --gan {a.out}'")
     return 0
 
 

@@ -132,6 +132,26 @@ def test_load_generator_and_sample_determinism(tmp_path, faceset):
         load_generator(tmp_path / "nothing")
 
 
+def test_exported_generator_samples_like_its_folder(tmp_path, faceset):
+    GanTrainer(faceset, tmp_path / "g", TINY).run(iterations=2)
+    assert main(["augment", "export", "--gan", str(tmp_path / "g"), "--out", str(tmp_path / "g32.safetensors")]) == 0
+    assert (
+        main(["augment", "export", "--gan", str(tmp_path / "g"), "--out", str(tmp_path / "h.safetensors"), "--fp16"])
+        == 0
+    )
+    g, cfg, _ = load_generator(tmp_path / "g")
+    g32, cfg32, gid = load_generator(tmp_path / "g32.safetensors")
+    g16, _, _ = load_generator(tmp_path / "h.safetensors")
+    assert cfg32 == cfg and gid.startswith("g32-")
+    assert (tmp_path / "h.safetensors").stat().st_size < 0.6 * (tmp_path / "g32.safetensors").stat().st_size
+    a, b, c = (generate_fn(x)([3, 4], 0.7).astype(int) for x in (g, g32, g16))
+    assert np.array_equal(a, b)  # fp32 export: the same images
+    assert np.abs(a - c).mean() < 1.0  # fp16 weights: within a grey level on average
+    (tmp_path / "bad.safetensors").write_bytes(b"not a file")
+    with pytest.raises(FacelabError, match="bad.safetensors: not a generator file"):
+        load_generator(tmp_path / "bad.safetensors")
+
+
 def test_changed_fixed_option_on_resume_is_refused(tmp_path, faceset):
     GanTrainer(faceset, tmp_path / "g", TINY).run(iterations=1)
     with pytest.raises(FacelabError, match="cannot change on resume"):
