@@ -284,6 +284,18 @@ def test_lowpass_is_orthogonal_sym6() -> None:
     assert np.allclose(h[::-1] * math.sqrt(2), sym6, atol=1e-10)
 
 
+def test_bilinear_reflect_equals_grid_sample_and_differentiates_twice() -> None:
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(2, 3, 9, 7, generator=g, dtype=torch.float64)
+    x = torch.rand(2, 5, 6, generator=g, dtype=torch.float64) * 30 - 12  # far outside on both sides
+    y = torch.rand(2, 5, 6, generator=g, dtype=torch.float64) * 30 - 12
+    grid = torch.stack([x / 6 * 2 - 1, y / 8 * 2 - 1], dim=-1)
+    ref = torch.nn.functional.grid_sample(img, grid, "bilinear", "reflection", align_corners=True)
+    assert torch.allclose(ada.bilinear_reflect(img, x, y), ref, atol=1e-12)
+    inp = img.clone().requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda t: ada.bilinear_reflect(t, x, y), (inp,))
+
+
 def test_resample_identity_is_nearly_exact() -> None:
     x = _images(2, 16)
     out = ada.resample(x, torch.eye(3, dtype=F64).expand(2, 3, 3))

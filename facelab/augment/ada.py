@@ -311,6 +311,38 @@ def _fir_down2(x: Tensor, taps: Tensor, dim: int) -> Tensor:
     return F.conv2d(x, weight, stride=stride)
 
 
+def reflect_coord(coord: Tensor, size: int) -> Tensor:
+    """Fold real pixel coordinates into ``[0, size-1]`` by mirroring about the first and last pixel centre."""
+    if size == 1:
+        return torch.zeros_like(coord)
+    period = 2 * (size - 1)
+    c = torch.remainder(coord, period)
+    return torch.where(c > size - 1, period - c, c)
+
+
+def bilinear_reflect(images: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """Bilinear samples of [N,C,H,W] at pixel coordinates ``x``, ``y`` [N,H',W'], mirrored at the borders:
+    ``F.grid_sample(mode="bilinear", padding_mode="reflection", align_corners=True)`` as gathers. Written out
+    because CUDA has no double backward for grid_sample, and R1 differentiates D's input gradient through this
+    (StyleGAN2-ADA patches grid_sample for the same reason). The coordinates take no gradient."""
+    n, c, h, w = images.shape
+    x, y = reflect_coord(x.detach(), w), reflect_coord(y.detach(), h)
+    x0, y0 = x.floor().clamp(0, w - 1), y.floor().clamp(0, h - 1)
+    fx, fy = (x - x0).to(images.dtype), (y - y0).to(images.dtype)
+    x0, y0 = x0.long(), y0.long()
+    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
+    flat = images.reshape(n, c, h * w)
+
+    def tap(yi: Tensor, xi: Tensor) -> Tensor:
+        idx = (yi * w + xi).reshape(n, 1, -1).expand(n, c, -1)
+        return flat.gather(2, idx).reshape(n, c, *x.shape[1:])
+
+    fx, fy = fx[:, None], fy[:, None]
+    top = tap(y0, x0) * (1 - fx) + tap(y0, x1) * fx
+    bottom = tap(y1, x0) * (1 - fx) + tap(y1, x1) * fx
+    return top * (1 - fy) + bottom * fy
+
+
 def resample(images: Tensor, matrix_px: Tensor, vanishing_moments: int = 6) -> Tensor:
     """Anti-aliased affine resample of [N,C,H,W] by pixel-coordinate matrices [N,3,3] (output -> input).
 
@@ -357,9 +389,7 @@ def resample(images: Tensor, matrix_px: Tensor, vanishing_moments: int = 6) -> T
     xo, yo = xo[None, None, :], yo[None, :, None]
     sx = m[:, 0, 0, None, None] * xo + m[:, 0, 1, None, None] * yo + m[:, 0, 2, None, None]  # [N,H',W']
     sy = m[:, 1, 0, None, None] * xo + m[:, 1, 1, None, None] * yo + m[:, 1, 2, None, None]
-    gx = (2 * (sx + left) + d - (length - 1)) * (2 / (valid_w - 1)) - 1
-    gy = (2 * (sy + top) + d - (length - 1)) * (2 / (valid_h - 1)) - 1
-    x = F.grid_sample(x, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="reflection", align_corners=True)
+    x = bilinear_reflect(x, 2 * (sx + left) + d - (length - 1), 2 * (sy + top) + d - (length - 1))
 
     x = x.reshape(n * c, 1, *x.shape[-2:])
     x = _fir_down2(_fir_down2(x, taps, -2), taps, -1)
