@@ -74,6 +74,12 @@ def main() -> int:
     ap.add_argument("--gan-res", type=int, default=64)
     ap.add_argument("--gan-cfg", default="cpu")
     ap.add_argument("--gan-batch", type=int, default=8, help="more, smaller steps in a short CPU run")
+    ap.add_argument(
+        "--gan-file",
+        type=Path,
+        help="use this generator (e.g. trained on a lent GPU and exported with "
+        "'facelab augment export') instead of training one here",
+    )
     ap.add_argument("--gan-extra-minutes", type=float, default=0.0, help="train the generator longer before sampling")
     ap.add_argument("--probe", type=int, default=256, help="generated images for the face-detection fraction")
     ap.add_argument("-n", type=int, default=200, help="synthetic faces to add")
@@ -95,24 +101,29 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     # 1. the generator
-    gan = out / "gan"
-    run(
-        "augment train",
-        ["augment", "train", "--faceset", str(src_fs), "--out", str(gan), "--resolution", str(a.gan_res),
-         "--cfg", a.gan_cfg, "--batch", str(a.gan_batch), "--minutes", str(a.gan_minutes), "--preview-every", "100"],
-        out / "gan_done.txt",
-    )  # fmt: skip
-
-    snapshot = out / f"gan_{a.gan_minutes:g}min"
-    if not snapshot.exists():
-        shutil.copytree(gan, snapshot)
+    if a.gan_file is not None:
+        gan = snapshot = a.gan_file
+        label = f"generator {a.gan_file.name}"
+    else:
+        gan = out / "gan"
+        run(
+            "augment train",
+            ["augment", "train", "--faceset", str(src_fs), "--out", str(gan), "--resolution", str(a.gan_res),
+             "--cfg", a.gan_cfg, "--batch", str(a.gan_batch), "--minutes", str(a.gan_minutes), "--preview-every",
+             "100"],
+            out / "gan_done.txt",
+        )  # fmt: skip
+        snapshot = out / f"gan_{a.gan_minutes:g}min"
+        if not snapshot.exists():
+            shutil.copytree(gan, snapshot)
+        label = f"the {a.gan_minutes:g}-minute generator"
     probe = run(
         "probe",
         ["augment", "sample", "--gan", str(snapshot), "--faceset", str(copy_faces(src_fs, out / "faceset_probe")),
          "-n", str(a.probe), "--candidates", "1"],
         out / "probe.txt",
     )  # fmt: skip
-    if a.gan_extra_minutes > 0:
+    if a.gan_extra_minutes > 0 and a.gan_file is None:
         run("augment train (longer)",
             ["augment", "train", "--faceset", str(src_fs), "--out", str(gan), "--minutes", str(a.gan_extra_minutes)],
             out / "gan_extra_done.txt")  # fmt: skip
@@ -145,13 +156,13 @@ def main() -> int:
         run(f"evaluate {name}", ["evaluate", "--src", str(src_fs), "--dst", str(dst_video), "--swapped", str(video),
                                  "-o", str(reports[name]), *(["--no-fid"] if a.no_fid else [])],
             reports[name] / "report.json")  # fmt: skip
-    print(f"\n=== the {a.gan_minutes:g}-minute generator: {a.probe} images probed ===")
+    print(f"\n=== {label}: {a.probe} images probed ===")
     print(probe.strip())
     print("\n=== sampling into the src faceset ===")
     print(sample_out.strip())
     print("\n=== without (A) vs with (B) synthetic faces, same preset / iterations / seed ===")
     run("compare", ["evaluate", "compare", str(reports["real"]), str(reports["aug"])])
-    print(f"coverage plot: {out / 'coverage.png'}; generator previews: {gan / 'preview.png'}")
+    print(f"coverage plot: {out / 'coverage.png'}; generator: {gan}")
     return 0
 
 

@@ -572,6 +572,11 @@ def _add_augment(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--fill-expressions", action="store_true", help="prefer mouth/smile bins where the src is thin")
     s.add_argument("--candidates", type=int, default=8, help="with --fill-*: draw up to n x this many images")
     s.add_argument("--seed", type=int, default=0, help="first latent seed")
+    s.add_argument(
+        "--confirm-detector",
+        default="dlib-mmod",
+        help="second detector that must also find each face ('none' to trust the first alone)",
+    )
     s.set_defaults(func=_cmd_augment_sample)
     e = ag.add_parser("export", help="write the sampling generator alone to one .safetensors file")
     e.add_argument("--gan", required=True, help="generator folder from 'facelab augment train'")
@@ -631,6 +636,7 @@ def _cmd_augment_sample(a: argparse.Namespace) -> int:
         fill_expressions=a.fill_expressions,
         candidates=a.candidates,
         first_seed=a.seed,
+        confirm=None if a.confirm_detector == "none" else a.confirm_detector,
     )
     print(rep.summary())
     return 0

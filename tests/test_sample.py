@@ -16,6 +16,7 @@ import pytest
 from facelab.augment.sample import Generate, _Candidate, _FillPlan, find_generated_face, sample_into_faceset
 from facelab.config import ExtractConfig
 from facelab.errors import FacelabError
+from facelab.extract.detect import Box, Detector
 from facelab.extract.identity import FaceDescriber
 from facelab.extract.pipeline import extract
 from facelab.faceset.coverage import folder_coverage, pose_bin, pose_label
@@ -113,6 +114,7 @@ def test_generated_faces_of_the_person_are_kept_and_flagged(fs, hopper_gen, find
     assert meta.face_type == "whole_face" and meta.size == RES
     assert meta.source_file == "generator:test" and meta.source_size == (RES, RES) and meta.frame_index == 1
     assert set(meta.extra) >= {"generator", "seed", "truncation", "identity_distance"}
+    assert meta.extra["confirmed_by"] == "dlib-mmod" and meta.extra["confirm_score"] > 0  # the second opinion
     assert meta.extra["generator"] == "test" and meta.extra["seed"] == 1 and meta.extra["truncation"] == 0.5
     assert meta.extra["identity_distance"] == pytest.approx(rep.identity_distances[1], abs=1e-4)
     # landmarks and pose are filled as extraction fills them
@@ -154,6 +156,26 @@ def test_images_without_a_face_are_discarded(fs, finder, describer):
     rep = _sample(noise_generator, fs, 2, finder, describer, candidates=3, batch=4)
     assert (rep.generated, rep.no_face, rep.kept, rep.identity_distances) == (6, 6, 0, [])
     assert rep.stopped == "candidate budget spent" and not _synthetic(fs)
+
+
+class _Elsewhere(Detector):
+    """A second detector that sees a face, but not where the first one did."""
+
+    name = "elsewhere"
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        return [Box(0, 0, 12, 12, 0.99)]
+
+
+def test_a_face_the_second_detector_does_not_confirm_is_discarded(fs, hopper_gen, finder, describer):
+    rep = _sample(hopper_gen, fs, 2, finder, describer, candidates=1, confirm=_Elsewhere())
+    assert (rep.generated, rep.not_confirmed, rep.kept) == (2, 2, 0) and not _synthetic(fs)
+    assert len(rep.identity_distances) == 2 and "2 not a face to elsewhere" in rep.summary()
+    trusting = _sample(hopper_gen, fs, 1, finder, describer, confirm=None)  # the first detector alone
+    assert trusting.kept == 1 and "not a face to" not in trusting.summary()
+    assert "confirmed_by" not in read_face(_synthetic(fs)[0])[1].extra
+    with pytest.raises(FacelabError, match="second detector: unknown detector"):
+        _sample(hopper_gen, fs, 1, finder, describer, confirm="nope")
 
 
 def test_bad_arguments_and_generator_output(fs, hopper_gen, finder, describer):

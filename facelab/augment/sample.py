@@ -4,7 +4,9 @@ Every generated image goes through the extraction stage (FaceFinder, then ``alig
 type and size), so a kept face has real landmarks, pose and blur like any extracted face. Images with no face are
 dropped (``no_face``), and so are faces whose dlib descriptor is ``min_identity`` or further from the mean
 descriptor of the faceset's real faces (``wrong_identity``): a generator trained on few faces drifts to other
-people. With ``fill_poses`` / ``fill_expressions`` only candidates that land in the thin bins of
+people. A face that passes must also be found by a second, independent detector (``not_confirmed``; dlib's CNN by
+default): an undertrained generator draws face-coloured shapes that one detector, the landmark model and even the
+identity descriptor accept, and a second opinion from a differently built detector rejects them. With ``fill_poses`` / ``fill_expressions`` only candidates that land in the thin bins of
 ``facelab.faceset.coverage`` (where the dst has faces and the src has few) are kept, most deficient bins first.
 
 Faces are written as ``synthetic_<generator_id>_<seed:06d>.jpg`` with ``FaceMeta.synthetic`` set and the generator,
@@ -30,6 +32,7 @@ import numpy as np
 
 from facelab import __version__
 from facelab.errors import FacelabError
+from facelab.extract.detect import Box, Detector, make_detector
 from facelab.extract.finder import FaceFinder, FoundFace
 from facelab.extract.identity import FaceDescriber
 from facelab.extract.pipeline import align_face
@@ -60,7 +63,8 @@ BinKey = tuple[str, tuple[int, int]]  # ("pose" | "expression", bin index)
 @dataclass
 class SampleReport:
     """What one ``sample_into_faceset`` run did. ``generated`` counts images examined in this run; every one of
-    them ends up in exactly one of ``no_face``, ``wrong_identity``, ``not_needed`` or ``kept``."""
+    them ends up in exactly one of ``no_face``, ``wrong_identity``, ``not_confirmed``, ``not_needed`` or
+    ``kept``."""
 
     faceset: str
     generator_id: str
@@ -69,6 +73,7 @@ class SampleReport:
     generated: int = 0
     no_face: int = 0
     wrong_identity: int = 0
+    not_confirmed: int = 0  # the second detector found no face where the first did
     not_needed: int = 0  # fill mode: a passing face that landed in no bin still lacking faces
     kept: int = 0
     per_bin: dict[str, int] = field(default_factory=dict)  # pose and expression bin label -> faces kept there
@@ -76,6 +81,7 @@ class SampleReport:
     identity_distances: list[float] = field(default_factory=list)  # every face found, in seed order
     kept_seeds: list[int] = field(default_factory=list)
     next_seed: int = 0  # the first seed this run did not look at
+    confirmed_by: str = ""  # the second detector's name ("" = none)
     stopped: str = ""  # "n reached" | "candidate budget spent" | "thin bins filled" | "no thin bins"
     seconds: float = 0.0
 
@@ -93,7 +99,9 @@ class SampleReport:
         lines = [
             f"{self.kept} synthetic faces added to {self.faceset} ({self.existing} already there); "
             f"{self.generated} generated ({self.rate:.1f}/s): {self.no_face} without a face, "
-            f"{self.wrong_identity} not the source person, {self.not_needed} not needed{dist}; "
+            f"{self.wrong_identity} not the source person, "
+            + (f"{self.not_confirmed} not a face to {self.confirmed_by}, " if self.confirmed_by else "")
+            + f"{self.not_needed} not needed{dist}; "
             f"stopped: {self.stopped}; next seed {self.next_seed}",
         ]
         lines += [f"  {label}: {n}" for label, n in sorted(self.per_bin.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -171,6 +179,7 @@ def sample_into_faceset(
     progress: bool = True,
     finder: FaceFinder | None = None,
     describer: FaceDescriber | None = None,
+    confirm: str | Detector | None = "dlib-mmod",
     min_dst: int = MIN_DST,
     fraction: float = THIN_FRACTION,
 ) -> SampleReport:
@@ -180,7 +189,8 @@ def sample_into_faceset(
     are examined. Without fill flags the first ``n`` faces that pass are kept; with ``fill_poses`` /
     ``fill_expressions`` (which need ``dst_faceset``) each batch's passing faces are kept greedily for the thin
     bins (``min_dst``, ``fraction`` as in ``Coverage.thin_bins``) until ``n`` are kept or no bin lacks faces.
-    ``finder`` / ``describer`` default to the extraction stage's FaceFinder and FaceDescriber.
+    ``finder`` / ``describer`` default to the extraction stage's FaceFinder and FaceDescriber; ``confirm`` is the
+    second detector (a name, an instance, or None to trust the first alone).
     """
     folder = Path(faceset)
     kinds = tuple(k for k, on in (("pose", fill_poses), ("expression", fill_expressions)) if on)
@@ -206,6 +216,11 @@ def sample_into_faceset(
         return report
     finder = finder or FaceFinder()
     describer = describer or FaceDescriber()
+    try:
+        confirmer = make_detector(confirm) if isinstance(confirm, str) else confirm
+    except ValueError as e:
+        raise FacelabError(f"second detector: {e}") from e
+    report.confirmed_by = confirmer.name if confirmer is not None else ""
     reference = _mean_descriptor(real, describer)
     budget = n * candidates
     bar = _bar(n, progress)  # counts faces in the faceset towards n; the postfix tells where the rest went
@@ -239,6 +254,9 @@ def sample_into_faceset(
                 if c.distance >= min_identity:
                     report.wrong_identity += 1
                     continue
+                if confirmer is not None and not _confirmed(img, c, confirmer):
+                    report.not_confirmed += 1
+                    continue
                 cands.append(c)
             need = n - report.existing - report.kept
             if plan is None:
@@ -251,13 +269,16 @@ def sample_into_faceset(
             for c in sorted(keep, key=lambda c: c.seed):
                 _write(folder, generator_id, c, report)
             bar.set_postfix_str(
-                f"generated {report.generated}: no face {report.no_face}, other person {report.wrong_identity}"
+                f"generated {report.generated}: no face {report.no_face}, other person {report.wrong_identity}, "
+                f"unconfirmed {report.not_confirmed}"
                 + (f", not needed {report.not_needed}" if plan is not None else "")
             )
             bar.update(report.existing + report.kept - shown)
             shown = report.existing + report.kept
     finally:
         bar.close()
+        if isinstance(confirm, str) and confirmer is not None:
+            confirmer.close()
     if not report.stopped:
         if report.existing + report.kept >= n:
             report.stopped = "n reached"
@@ -269,19 +290,25 @@ def sample_into_faceset(
     return report
 
 
-def find_generated_face(image: np.ndarray, finder: FaceFinder) -> FoundFace | None:
-    """The largest face in a generated image, in the image's pixels, or None.
+def search_image(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What a detector searches for the face of a generated image, and the map from it back to the image.
 
-    A generated face is an aligned crop, tighter than any photo the detector was made for: it is searched in a 2x
+    A generated face is an aligned crop, tighter than any photo a detector was made for: it is searched in a 2x
     upscale padded by half its side with replicated border (what ``benchmarks/train_pair.py`` found to work).
     """
     big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     pad = big.shape[0] // 2
-    found = finder.find(cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE), max_faces=1)
+    back = np.array([[0.5, 0.0, -pad / 2], [0.0, 0.5, -pad / 2]])  # padded 2x image -> generated image
+    return cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE), back
+
+
+def find_generated_face(image: np.ndarray, finder: FaceFinder) -> FoundFace | None:
+    """The largest face in a generated image, in the image's pixels, or None."""
+    search, back = search_image(image)
+    found = finder.find(search, max_faces=1)
     if not found:
         return None
     f = found[0]
-    back = np.array([[0.5, 0.0, -pad / 2], [0.0, 0.5, -pad / 2]])  # padded 2x image -> generated image
     box = type(f.box)(*apply_affine(back, np.array(f.box.as_list()).reshape(2, 2)).ravel(), f.box.score, f.box.source)
     mesh = None
     if f.mesh is not None:
@@ -289,6 +316,19 @@ def find_generated_face(image: np.ndarray, finder: FaceFinder) -> FoundFace | No
         mesh[:, :2] = apply_affine(back, mesh[:, :2])
         mesh[:, 2] *= 0.5
     return FoundFace(box, apply_affine(back, f.points), mesh)
+
+
+def _confirmed(image: np.ndarray, c: _Candidate, detector: Detector, min_iou: float = 0.3) -> bool:
+    """Whether ``detector`` also finds a face where the first detector found this candidate's (box IoU >= min_iou,
+    both in the generated image's pixels); its score goes into the face's metadata."""
+    search, back = search_image(image)
+    first = Box(*c.meta.source_rect)
+    for b in detector.detect(search):
+        box = Box(*apply_affine(back, np.array(b.as_list()).reshape(2, 2)).ravel())
+        if box.iou(first) >= min_iou:
+            c.meta.extra.update(confirmed_by=detector.name, confirm_score=round(float(b.score), 4))
+            return True
+    return False
 
 
 def _examine(
