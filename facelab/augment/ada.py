@@ -212,13 +212,13 @@ def apply_color_matrices(images: Tensor, matrix: Tensor) -> Tensor:
 
 
 def reflect_index(index: Tensor, size: int) -> Tensor:
-    """Map integer indices onto ``0..size-1`` by mirroring about the first and last pixel (edge not repeated,
-    like ``F.pad(mode="reflect")``), for any distance outside the range."""
+    """Map pixel indices (integer or real) onto ``[0, size-1]`` by mirroring about the first and last pixel centre
+    (edge not repeated, like ``F.pad(mode="reflect")``), for any distance outside the range."""
     if size == 1:
         return torch.zeros_like(index)
     period = 2 * (size - 1)
     i = torch.remainder(index, period)
-    return torch.where(i >= size, period - i, i)
+    return torch.where(i > size - 1, period - i, i)
 
 
 def reflect_pad(images: Tensor, left: int, right: int, top: int, bottom: int) -> Tensor:
@@ -311,22 +311,13 @@ def _fir_down2(x: Tensor, taps: Tensor, dim: int) -> Tensor:
     return F.conv2d(x, weight, stride=stride)
 
 
-def reflect_coord(coord: Tensor, size: int) -> Tensor:
-    """Fold real pixel coordinates into ``[0, size-1]`` by mirroring about the first and last pixel centre."""
-    if size == 1:
-        return torch.zeros_like(coord)
-    period = 2 * (size - 1)
-    c = torch.remainder(coord, period)
-    return torch.where(c > size - 1, period - c, c)
-
-
 def bilinear_reflect(images: Tensor, x: Tensor, y: Tensor) -> Tensor:
     """Bilinear samples of [N,C,H,W] at pixel coordinates ``x``, ``y`` [N,H',W'], mirrored at the borders:
     ``F.grid_sample(mode="bilinear", padding_mode="reflection", align_corners=True)`` as gathers. Written out
     because CUDA has no double backward for grid_sample, and R1 differentiates D's input gradient through this
     (StyleGAN2-ADA patches grid_sample for the same reason). The coordinates take no gradient."""
     n, c, h, w = images.shape
-    x, y = reflect_coord(x.detach(), w), reflect_coord(y.detach(), h)
+    x, y = reflect_index(x.detach(), w), reflect_index(y.detach(), h)
     x0, y0 = x.floor().clamp(0, w - 1), y.floor().clamp(0, h - 1)
     fx, fy = (x - x0).to(images.dtype), (y - y0).to(images.dtype)
     x0, y0 = x0.long(), y0.long()
