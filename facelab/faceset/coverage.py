@@ -428,7 +428,17 @@ def plot_coverage(cov: Coverage, png_path: str | Path, min_dst: int = MIN_DST, f
                     ax.add_patch(
                         Rectangle((xe[i], ye_[j]), xe[i + 1] - xe[i], ye_[j + 1] - ye_[j], fill=False, lw=2, ec="k")
                     )
-                    ax.text(xe[i], ye_[j + 1], f" need {b.deficit}", ha="left", va="top", fontsize=7, fontweight="bold")
+                    # two short lines: "need 206" on one line runs into the next cell at this font size
+                    ax.text(
+                        xe[i],
+                        ye_[j + 1],
+                        f"need\n{b.deficit}",
+                        ha="left",
+                        va="top",
+                        fontsize=7,
+                        fontweight="bold",
+                        bbox={"fc": "white", "ec": "none", "alpha": 0.75, "pad": 1.0},  # legible on dark cells
+                    )
     fig.suptitle(f"coverage of {cov.src_name} against {cov.dst_name}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
