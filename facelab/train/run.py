@@ -61,6 +61,9 @@ class Dist:
         if torch.cuda.is_available():
             self.device = torch.device("cuda", self.local)
             torch.cuda.set_device(self.device)
+            # every iteration has the same shapes: let cuDNN time its algorithms once rather than pick by heuristic
+            # (which can be slow for unusual shapes like the single-channel FIR convs); StyleGAN2-ADA does the same
+            torch.backends.cudnn.benchmark = True
         else:
             self.device = torch.device("cpu")
         if self.world > 1 and not dist.is_initialized():
