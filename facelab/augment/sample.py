@@ -6,8 +6,9 @@ dropped (``no_face``), and so are faces whose dlib descriptor is ``min_identity`
 descriptor of the faceset's real faces (``wrong_identity``): a generator trained on few faces drifts to other
 people. A face that passes must also be found by a second, independent detector (``not_confirmed``; dlib's CNN by
 default): an undertrained generator draws face-coloured shapes that one detector, the landmark model and even the
-identity descriptor accept, and a second opinion from a differently built detector rejects them. With ``fill_poses`` / ``fill_expressions`` only candidates that land in the thin bins of
-``facelab.faceset.coverage`` (where the dst has faces and the src has few) are kept, most deficient bins first.
+identity descriptor accept, and a second opinion from a differently built detector rejects them. With
+``fill_poses`` / ``fill_expressions`` only candidates that land in the thin bins of ``facelab.faceset.coverage``
+(where the dst has faces and the src has few) are kept, most deficient bins first.
 
 Faces are written as ``synthetic_<generator_id>_<seed:06d>.jpg`` with ``FaceMeta.synthetic`` set and the generator,
 seed, truncation and identity distance in ``extra``. A seed whose file exists is not generated again and counts

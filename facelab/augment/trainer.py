@@ -408,16 +408,7 @@ def load_generator(gan_dir: str | Path, device: str | torch.device = "cpu") -> t
 
     ``gan_dir`` is a training folder or a file written by :func:`export_generator`."""
     gan_dir = Path(gan_dir)
-    weights, state = _read_export(gan_dir) if gan_dir.is_file() else _read_checkpoint(gan_dir)
-    try:
-        cfg = GanConfig(**state["gan"])
-    except (KeyError, TypeError) as e:
-        raise FacelabError(f"{gan_dir}: not a generator checkpoint ({e})") from e
-    g, _ = build_networks(cfg)
-    try:
-        g.load_state_dict(weights)
-    except RuntimeError as e:
-        raise FacelabError(f"{gan_dir}: weights do not fit their own config ({str(e).splitlines()[0]})") from e
+    g, cfg, state = _generator_and_state(gan_dir)
     stem = gan_dir.stem if gan_dir.is_file() else gan_dir.resolve().name
     name = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-") or "gan"
     kimg = float(state.get("kimg", 0.0))
@@ -431,9 +422,7 @@ def export_generator(gan_dir: str | Path, out: str | Path, half: bool = False) -
     """Write the EMA generator of ``gan_dir`` alone (no D, no optimizer state) to one safetensors file with its
     config in the header: a quarter of the checkpoint, all that sampling needs. ``half`` stores fp16 weights
     (loaded back as fp32). Returns the file's size in bytes."""
-    gan_dir = Path(gan_dir)
-    g, cfg, _ = load_generator(gan_dir)
-    state = _read_export(gan_dir)[1] if gan_dir.is_file() else _read_checkpoint(gan_dir)[1]
+    g, cfg, state = _generator_and_state(Path(gan_dir))
     tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in g.state_dict().items()}
     meta = {
         "kind": EXPORT_KIND,
@@ -444,6 +433,21 @@ def export_generator(gan_dir: str | Path, out: str | Path, half: bool = False) -
     data = safetensors.torch.save(tensors, metadata=meta)
     write_atomic(out, data)
     return len(data)
+
+
+def _generator_and_state(path: Path) -> tuple[Generator, GanConfig, dict[str, Any]]:
+    """G_ema rebuilt from a training folder or an exported file, its config, and the saved state (kimg, ...)."""
+    weights, state = _read_export(path) if path.is_file() else _read_checkpoint(path)
+    try:
+        cfg = GanConfig(**state["gan"])
+    except (KeyError, TypeError) as e:
+        raise FacelabError(f"{path}: not a generator checkpoint ({e})") from e
+    g, _ = build_networks(cfg)
+    try:
+        g.load_state_dict(weights)
+    except RuntimeError as e:
+        raise FacelabError(f"{path}: weights do not fit their own config ({str(e).splitlines()[0]})") from e
+    return g, cfg, state
 
 
 def _read_checkpoint(gan_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
