@@ -19,9 +19,9 @@ if __package__ in (None, ""):  # run as `python benchmarks/coverage.py`: make th
 
 from benchmarks.common import data_parser, fmt, print_table, require_data, verdict, write_json  # noqa: E402
 from facelab.config import ExtractConfig  # noqa: E402
-from facelab.extract.detect import DETECTORS  # noqa: E402
-from facelab.extract.finder import FaceFinder  # noqa: E402
-from facelab.extract.landmarks import LANDMARKERS  # noqa: E402
+from facelab.faces.detect import DETECTORS  # noqa: E402
+from facelab.faces.finder import FaceFinder  # noqa: E402
+from facelab.faces.landmarks import LANDMARKERS  # noqa: E402
 from facelab.io.media import iter_frames, read_image  # noqa: E402
 
 MIN_ONE_FACE_PCT = 98.0

@@ -41,8 +41,8 @@ def main() -> int:
             f"evaluate_pair: missing {', '.join(missing)} (train_pair.py and merge_pair.py make them)", file=sys.stderr
         )
         return 2
-    from facelab.extract.finder import FaceFinder
-    from facelab.extract.identity import FaceDescriber
+    from facelab.faces.finder import FaceFinder
+    from facelab.faces.identity import FaceDescriber
 
     finder, describer = FaceFinder(landmarker=a.landmarker), FaceDescriber()  # loaded once for both reports
     runs = [("swap", a.swapped, a.out)]

@@ -25,9 +25,9 @@ if __package__ in (None, ""):  # run as `python benchmarks/evaluate_speed.py`: m
 from benchmarks.common import data_parser, print_table, require_data, write_json  # noqa: E402
 from facelab.config import ExtractConfig  # noqa: E402
 from facelab.evaluate import report as R  # noqa: E402
-from facelab.extract.finder import FaceFinder  # noqa: E402
-from facelab.extract.identity import FaceDescriber  # noqa: E402
 from facelab.extract.pipeline import extract  # noqa: E402
+from facelab.faces.finder import FaceFinder  # noqa: E402
+from facelab.faces.identity import FaceDescriber  # noqa: E402
 from facelab.io.media import iter_frames  # noqa: E402
 
 

@@ -33,7 +33,7 @@ from benchmarks.annotations import (  # noqa: E402
     load_annotations,
 )
 from benchmarks.common import data_parser, fmt, mean_point_distance, print_table, require_data, write_json  # noqa: E402
-from facelab.extract.finder import FaceFinder, FoundFace  # noqa: E402
+from facelab.faces.finder import FaceFinder, FoundFace  # noqa: E402
 from facelab.io.media import read_image  # noqa: E402
 
 MIN_DETECTED_PCT = 95.0  # selection rule: detect at least this share of 300W-style faces, then lowest mean NME

@@ -22,7 +22,7 @@ from facelab.faceset.index import load_metas
 from facelab.io.media import iter_frames
 from facelab.io.video import read_tag
 from facelab.merge.pipeline import merge, pasted_region
-from facelab.train.checkpoint import load_model
+from facelab.models.load import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from facelab.config import ExtractConfig
-from facelab.extract.finder import FaceFinder
 from facelab.extract.pipeline import extract
+from facelab.faces.finder import FaceFinder
+from facelab.runs.loop import history_mean
 from facelab.train.loop import Trainer
 from facelab.train.presets import preset
-from facelab.train.run import history_mean
 
 REPO = Path(__file__).resolve().parents[1]
 

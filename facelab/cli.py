@@ -86,7 +86,7 @@ def _add_detect(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_detect(a: argparse.Namespace) -> int:
-    from facelab.extract.finder import FaceFinder
+    from facelab.faces.finder import FaceFinder
     from facelab.geometry.pose import head_pose
     from facelab.io.media import read_image
 
@@ -533,15 +533,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export(a: argparse.Namespace) -> int:
-    from facelab.models.saehd import export_swap_torchscript
-    from facelab.train.checkpoint import load_model
+    from facelab.export import export_model
 
-    model, cfg = load_model(a.model)
-    export_swap_torchscript(model, a.output)
-    print(
-        f"{a.output}: TorchScript swap of {cfg.archi} @ {cfg.resolution} (input N x 3 x {cfg.resolution} x "
-        f"{cfg.resolution} RGB in [0, 1]; outputs face, swap mask, dst mask)"
-    )
+    print(export_model(a.model, a.output).summary())
     return 0
 
 

@@ -45,7 +45,7 @@ def astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def finder():
-    from facelab.extract.finder import FaceFinder
+    from facelab.faces.finder import FaceFinder
 
     return FaceFinder()
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facelab.augment import ada
-from facelab.augment.ada import AdaController, AugmentPipe
+from facelab.imaging import ada
+from facelab.imaging.ada import AdaController, AugmentPipe
 
 F64 = torch.float64
 GEOMETRIC_OFF = {op: 0 for op in ada.GEOMETRIC_OPS}

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from facelab.errors import FacesetError, UnsafePickleError
-from facelab.extract.pipeline import align_face
 from facelab.faceset.dfl import (
     dfl_to_meta,
     import_dfl,
@@ -29,6 +28,7 @@ from facelab.faceset.dfl import (
     safe_unpickle,
 )
 from facelab.faceset.store import read_face
+from facelab.geometry.align import align_face
 from facelab.geometry.umeyama import apply_affine
 
 # --- building DFL files -----------------------------------------------------------------------------------------

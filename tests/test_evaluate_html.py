@@ -26,7 +26,7 @@ from conftest import SHARED, write_h264
 from facelab.io.media import iter_frames
 
 if TYPE_CHECKING:
-    from facelab.extract.finder import FaceFinder
+    from facelab.faces.finder import FaceFinder
 
 WIDTH, HEIGHT = 1280, 3000  # tall enough that the table and every plot fit on one screenshot
 PNG_PREFIX = "data:image/png;base64,"

@@ -20,12 +20,12 @@ import pytest
 
 from conftest import shared_path
 from facelab.evaluate import metrics as M
-from facelab.extract.pipeline import align_face
+from facelab.geometry.align import align_face
 from facelab.io.media import iter_frames, list_images, read_image
 
 if TYPE_CHECKING:
-    from facelab.extract.finder import FaceFinder
-    from facelab.extract.identity import FaceDescriber
+    from facelab.faces.finder import FaceFinder
+    from facelab.faces.identity import FaceDescriber
 
 MIN_PHOTOS = 3
 # Measured mirror ratio mean|yaw error| / (2 mean|yaw|) on person clips p1, p2, p3, p6 (every 6th frame):
@@ -37,7 +37,7 @@ MIRROR_TOLERANCE = 0.25
 
 @pytest.fixture(scope="module")
 def describer() -> FaceDescriber:
-    from facelab.extract.identity import FaceDescriber
+    from facelab.faces.identity import FaceDescriber
 
     return FaceDescriber()
 

@@ -64,7 +64,7 @@ def test_crop_of_template_face_matches_dfl_coverage(ft):
 
 
 def test_round_trip_source_aligned_source_within_half_pixel(hopper, finder):
-    from facelab.extract.pipeline import align_face
+    from facelab.geometry.align import align_face
 
     face = finder.find(hopper)[0]
     img, t = align_face(hopper, face.points, "whole_face", 512)

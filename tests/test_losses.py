@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from facelab.runs import guard as G
 from facelab.train import losses as L
 
 
@@ -261,11 +262,11 @@ def test_total_variation_mse_sums_squared_neighbour_differences() -> None:
 
 def test_finite_or_raise() -> None:
     ok = {"src": torch.tensor(1.0), "dst": torch.tensor([0.5, 0.25]), "gan": 0.1}
-    assert L.finite_or_raise(ok) is ok
-    assert L.finite_or_raise({}) == {}
-    with pytest.raises(L.NonFiniteLossError) as e:
-        L.finite_or_raise({"src": torch.tensor(1.0), "dst": torch.tensor([0.5, float("nan")])})
+    assert G.finite_or_raise(ok) is ok
+    assert G.finite_or_raise({}) == {}
+    with pytest.raises(G.NonFiniteLossError) as e:
+        G.finite_or_raise({"src": torch.tensor(1.0), "dst": torch.tensor([0.5, float("nan")])})
     assert e.value.name == "dst" and math.isnan(e.value.value)
     assert isinstance(e.value, FloatingPointError)
-    with pytest.raises(L.NonFiniteLossError, match="'gan'"):
-        L.finite_or_raise({"gan": float("inf")})
+    with pytest.raises(G.NonFiniteLossError, match="'gan'"):
+        G.finite_or_raise({"gan": float("inf")})

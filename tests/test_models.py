@@ -9,12 +9,12 @@ import torch
 
 from facelab.config import ModelConfig
 from facelab.errors import FacelabError
+from facelab.export.torchscript import export_swap_torchscript
 from facelab.models import (
     SAEHD,
     CodeDiscriminator,
     ModelConfigError,
     UNetPatchDiscriminator,
-    export_swap_torchscript,
     parse_archi,
     validate,
 )

@@ -16,9 +16,9 @@ import pytest
 from facelab.augment.sample import Generate, _Candidate, _FillPlan, find_generated_face, sample_into_faceset
 from facelab.config import ExtractConfig
 from facelab.errors import FacelabError
-from facelab.extract.detect import Box, Detector
-from facelab.extract.identity import FaceDescriber
 from facelab.extract.pipeline import extract
+from facelab.faces.detect import Box, Detector
+from facelab.faces.identity import FaceDescriber
 from facelab.faceset.coverage import folder_coverage, pose_bin, pose_label
 from facelab.faceset.index import load_metas
 from facelab.faceset.info import faceset_info

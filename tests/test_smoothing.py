@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facelab.extract.detect.base import Box
-from facelab.extract.smoothing import LandmarkSmoother, OneEuroFilter
+from facelab.faces.detect.base import Box
+from facelab.faces.smoothing import LandmarkSmoother, OneEuroFilter
 
 
 def test_one_euro_removes_jitter_on_a_still_point():

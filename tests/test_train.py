@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from facelab.config import ExtractConfig, ModelConfig, TrainConfig
 from facelab.errors import FacelabError
 from facelab.extract.pipeline import extract
-from facelab.train import checkpoint
+from facelab.io import checkpoint
 from facelab.train.loop import Trainer
 
 TINY = ModelConfig(archi="df-ud", resolution=64, face_type="full", ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8)
@@ -295,7 +295,7 @@ def test_torchrun_ddp_matches_one_process(tmp_path, facesets):
 
 def test_export_torchscript_from_model_dir(tmp_path, facesets, capsys):
     from facelab.cli import main
-    from facelab.train.checkpoint import load_model
+    from facelab.models.load import load_model
 
     Trainer(*facesets, tmp_path / "m", TINY, FAST).run(iterations=1)
     assert main(["export", "--model", str(tmp_path / "m"), "-o", str(tmp_path / "swap.pt")]) == 0

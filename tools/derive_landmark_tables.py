@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from mediapipe.python.solutions import face_mesh
 
-from facelab.extract.detect import make_detector
-from facelab.extract.landmarks.dlib68 import Dlib68Landmarker
+from facelab.faces.detect import make_detector
+from facelab.faces.landmarks.dlib68 import Dlib68Landmarker
 from facelab.geometry.facetype import FaceType, transform_matrix, unit_transform
 from facelab.geometry.umeyama import apply_affine, umeyama
 from facelab.io.media import iter_frames

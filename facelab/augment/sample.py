@@ -33,10 +33,9 @@ import numpy as np
 
 from facelab import __version__
 from facelab.errors import FacelabError
-from facelab.extract.detect import Box, Detector, make_detector
-from facelab.extract.finder import FaceFinder, FoundFace
-from facelab.extract.identity import FaceDescriber
-from facelab.extract.pipeline import align_face
+from facelab.faces.detect import Box, Detector, make_detector
+from facelab.faces.finder import FaceFinder, FoundFace
+from facelab.faces.identity import FaceDescriber
 from facelab.faceset.coverage import (
     MIN_DST,
     THIN_FRACTION,
@@ -50,6 +49,7 @@ from facelab.faceset.coverage import (
 from facelab.faceset.index import load_metas
 from facelab.faceset.meta import FaceMeta
 from facelab.faceset.store import read_face, write_face
+from facelab.geometry.align import align_face
 from facelab.geometry.facetype import FaceType
 from facelab.geometry.pose import head_pose
 from facelab.geometry.umeyama import apply_affine, invert_affine

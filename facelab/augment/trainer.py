@@ -30,16 +30,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from facelab import __version__
-from facelab.augment.ada import AdaController, AugmentPipe
 from facelab.augment.networks import Generator, build_networks, param_counts, resolve_gan_config
 from facelab.config import GanConfig
 from facelab.errors import FacelabError, FacesetError
 from facelab.faceset.store import face_files, read_face
+from facelab.imaging.ada import AdaController, AugmentPipe
+from facelab.io import checkpoint
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.models.precision import autocast_dtype
-from facelab.train import checkpoint, losses
-from facelab.train.preview import preview_grid_png
-from facelab.train.run import Dist, RunLoop, Schedule, hash_seed
+from facelab.runs.guard import finite_or_raise
+from facelab.runs.loop import Dist, RunLoop, Schedule, hash_seed
+from facelab.runs.preview import preview_grid_png
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ class GanTrainer(RunLoop):
         with self._autocast():
             fake, _ = self._generate(b)
             loss_g = F.softplus(-self._d(fake, 0)).mean()
-        losses.finite_or_raise({"G": loss_g})
+        finite_or_raise({"G": loss_g})
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward()
         scal["G"] = float(loss_g.detach())
@@ -307,7 +308,7 @@ class GanTrainer(RunLoop):
             logits_fake = self._d(fake.detach(), 1)
             logits_real = self._d(real, 2)
             loss_d = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
-        losses.finite_or_raise({"D": loss_d})
+        finite_or_raise({"D": loss_d})
         self.opt_D.zero_grad(set_to_none=True)
         loss_d.backward()
         scal["D"] = float(loss_d.detach())

@@ -22,9 +22,9 @@ import numpy as np
 
 from facelab.errors import FacelabError
 from facelab.evaluate import metrics as M
-from facelab.extract.pipeline import align_face
 from facelab.faceset.index import load_metas
 from facelab.faceset.store import read_face
+from facelab.geometry.align import align_face
 from facelab.geometry.facetype import FaceType
 from facelab.geometry.umeyama import apply_affine
 from facelab.imaging.masks import hull_mask
@@ -212,8 +212,8 @@ def evaluate(
     ``finder``/``describer`` default to the extraction stage's FaceFinder and FaceDescriber (pass them in to
     reuse loaded models; ``landmarker="facemesh"`` adds the gaze error from its iris points). FID/KID compare the src faceset's images with the swapped faces aligned like them
     (saved to ``out_dir/swapped_faces``)."""
-    from facelab.extract.finder import FaceFinder
-    from facelab.extract.identity import FaceDescriber
+    from facelab.faces.finder import FaceFinder
+    from facelab.faces.identity import FaceDescriber
 
     out = ensure_writable_dir(Path(out_dir))
     finder = finder or FaceFinder(landmarker=landmarker)

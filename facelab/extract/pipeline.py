@@ -23,11 +23,12 @@ import numpy as np
 from facelab import __version__
 from facelab.config import ExtractConfig
 from facelab.errors import FacelabError, MediaError
-from facelab.extract.finder import FaceFinder, FoundFace
-from facelab.extract.identity import IdentityFilter
-from facelab.extract.smoothing import LandmarkSmoother
+from facelab.faces.finder import FaceFinder, FoundFace
+from facelab.faces.identity import IdentityFilter
+from facelab.faces.smoothing import LandmarkSmoother
 from facelab.faceset.meta import FaceMeta
 from facelab.faceset.store import write_face
+from facelab.geometry.align import align_face
 from facelab.geometry.facetype import FaceType, transform_matrix
 from facelab.geometry.pose import head_pose
 from facelab.geometry.umeyama import apply_affine, invert_affine, umeyama
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = ".facelab-extract.json"
 SUMMARY_FILE = "extract-summary.json"
-INTERP = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR}
 
 
 @dataclass
@@ -58,15 +58,6 @@ class ExtractSummary:
     @property
     def fps(self) -> float:
         return self.frames_read / self.seconds if self.seconds > 0 else 0.0
-
-
-def align_face(
-    image: np.ndarray, points: np.ndarray, face_type: FaceType | str, size: int, interpolation: str = "cubic"
-) -> tuple[np.ndarray, np.ndarray]:
-    """The aligned ``size`` x ``size`` crop of a face and its 2x3 source->crop matrix."""
-    m = transform_matrix(points, size, face_type)
-    face = cv2.warpAffine(image, m, (size, size), flags=INTERP[interpolation], borderMode=cv2.BORDER_CONSTANT)
-    return face, m
 
 
 def face_meta(

@@ -123,8 +123,8 @@ def _bhatt_to(roots: np.ndarray, cur: np.ndarray) -> np.ndarray:
 
 def identity_distances(faces: Sequence[tuple[Path, FaceMeta]], photo: str | Path) -> np.ndarray:
     """dlib descriptor distance of each face to the (largest) face in ``photo``; < 0.6 is the same person."""
-    from facelab.extract.finder import FaceFinder
-    from facelab.extract.identity import FaceDescriber
+    from facelab.faces.finder import FaceFinder
+    from facelab.faces.identity import FaceDescriber
     from facelab.io.media import read_image
 
     img = read_image(photo)

@@ -26,9 +26,9 @@ import torch
 from facelab import __version__
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig
 from facelab.errors import FacelabError, MediaError
-from facelab.extract.finder import FaceFinder
-from facelab.extract.identity import IdentityFilter
-from facelab.extract.smoothing import LandmarkSmoother
+from facelab.faces.finder import FaceFinder
+from facelab.faces.identity import IdentityFilter
+from facelab.faces.smoothing import LandmarkSmoother
 from facelab.faceset.index import load_metas
 from facelab.geometry.facetype import FaceType, transform_matrix
 from facelab.imaging.masks import hull_mask, polygon_mask
@@ -37,9 +37,9 @@ from facelab.io.media import Frame, FrameSequence, MediaInfo, frame_sequence, it
 from facelab.io.prefetch import prefetch
 from facelab.io.video import open_writer, synthetic_tag
 from facelab.merge import blend
+from facelab.models.load import load_model
 from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD
-from facelab.train.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from facelab.merge.pipeline import (
     faces_from_faceset,
     uses_stored,
 )
-from facelab.train.checkpoint import load_model
+from facelab.models.load import load_model
 
 
 def parse_grid(specs: list[str]) -> dict[str, list]:

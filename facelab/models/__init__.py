@@ -5,7 +5,6 @@ from facelab.models.saehd import (
     SAEHD,
     ModelConfigError,
     SwapModule,
-    export_swap_torchscript,
     parse_archi,
     validate,
 )
@@ -16,7 +15,6 @@ __all__ = [
     "ModelConfigError",
     "SwapModule",
     "UNetPatchDiscriminator",
-    "export_swap_torchscript",
     "parse_archi",
     "validate",
 ]

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -419,19 +417,3 @@ class SwapModule(nn.Module):
 
     def forward(self, dst: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         return self.model.swap(dst)
-
-
-def export_swap_torchscript(model: SAEHD, path: str | Path, batch: int = 1) -> torch.jit.ScriptModule:
-    """Trace ``model.swap`` to a TorchScript file (loads with ``torch.jit.load``; any batch size works)."""
-    param = next(model.parameters())
-    example = torch.rand(batch, 3, model.resolution, model.resolution, device=param.device, dtype=param.dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream but still loads
-            traced = torch.jit.trace(SwapModule(model), example)
-    finally:
-        model.train(was_training)
-    traced.save(str(path))
-    return traced

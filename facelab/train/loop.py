@@ -1,5 +1,5 @@
 """The swap model's training run: what one iteration is, its data, its previews. Works on CPU, one GPU, or many
-under torchrun; the run machinery (limits, checkpoints, resume, logging) is ``facelab.train.run.RunLoop``.
+under torchrun; the run machinery (limits, checkpoints, resume, logging) is ``facelab.runs.loop.RunLoop``.
 
 Exactness: model init uses ``seed``; iteration ``i``'s batch is a pure function of ``(seed, i)`` (see
 ``samples.py``), so a run resumed from a checkpoint continues bit-for-bit like an uninterrupted one.
@@ -18,17 +18,18 @@ import torch
 from torch.utils.data import DataLoader
 
 from facelab import __version__
-from facelab.augment.ada import AdaController, AugmentPipe
 from facelab.config import ModelConfig, TrainConfig
 from facelab.errors import FacelabError
+from facelab.imaging.ada import AdaController, AugmentPipe
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD, parse_archi, validate
+from facelab.runs.guard import finite_or_raise
+from facelab.runs.loop import Dist, RunLoop, Schedule
+from facelab.runs.preview import preview_grid_png
 from facelab.train import losses
 from facelab.train.optim import make_optimizer
-from facelab.train.preview import preview_grid_png
-from facelab.train.run import Dist, RunLoop, Schedule
 from facelab.train.samples import CounterBatchSampler, PairDataset, load_bank
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ class Trainer(RunLoop):
     # --- one iteration -----------------------------------------------------------------------------------------
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One generator step (+ discriminator steps). Raises ``losses.NonFiniteLossError`` without updating."""
+        """One generator step (+ discriminator steps). Raises ``NonFiniteLossError`` without updating."""
         t, res = self.tcfg, self.mcfg.resolution
         dev = self.dist.device
         b = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
@@ -280,7 +281,7 @@ class Trainer(RunLoop):
             fake = out["pred_src_src"] * sm
             g = losses.gan_g_loss(list(self.gan_d(self._ada_aug(fake)))) * t.gan_power
             total, scal["gan"] = total + g, _f(g)
-        losses.finite_or_raise({"total": total, **{k: torch.tensor(v) for k, v in scal.items()}})
+        finite_or_raise({"total": total, **{k: torch.tensor(v) for k, v in scal.items()}})
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         if t.clip_grad > 0:

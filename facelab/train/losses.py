@@ -16,7 +16,7 @@ clipping does see the factor: our gradient norm is 1/B of DFL's, so a clip at 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -210,44 +210,12 @@ def total_variation_mse(x: Tensor) -> Tensor:
     return dv.sum(dim=(1, 2, 3)) + dh.sum(dim=(1, 2, 3))
 
 
-# --- guards --------------------------------------------------------------------------------------------------------------
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss came out NaN or infinite; the trainer skips the step (and rolls back if it persists)."""
-
-    def __init__(self, name: str, value: float) -> None:
-        super().__init__(f"loss {name!r} is not finite ({value})")
-        self.name = name
-        self.value = value
-
-
-def finite_or_raise(losses: Mapping[str, Tensor | float]) -> Mapping[str, Tensor | float]:
-    """Return ``losses`` unchanged if every element of every value is finite, else raise
-    :class:`NonFiniteLossError` naming the first bad one. One device sync in the good case."""
-    tensors = {k: torch.as_tensor(v) for k, v in losses.items()}
-    if not tensors:
-        return losses
-    dev = next(iter(tensors.values())).device
-    flags = [torch.isfinite(t.detach()).all().to(dev) for t in tensors.values()]
-    if bool(torch.stack(flags).all()):  # the only sync when all is well
-        return losses
-    for (name, t), ok in zip(tensors.items(), flags, strict=True):
-        if not ok:
-            bad = t.detach().flatten()
-            value = float(bad[~torch.isfinite(bad)][0])
-            raise NonFiniteLossError(name, value)
-    raise AssertionError("unreachable")
-
-
 __all__ = [
-    "NonFiniteLossError",
     "bce_with_logits",
     "blur_kernel_size",
     "blur_out_mask",
     "dssim",
     "dssim_kernels",
-    "finite_or_raise",
     "gan_d_loss",
     "gan_g_loss",
     "gaussian_blur",

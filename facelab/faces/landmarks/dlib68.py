@@ -5,9 +5,9 @@ from __future__ import annotations
 import dlib
 import numpy as np
 
-from facelab.extract.detect.base import Box
-from facelab.extract.landmarks.base import Landmarker, Landmarks
-from facelab.extract.models import dlib_model
+from facelab.faces.detect.base import Box
+from facelab.faces.landmarks.base import Landmarker, Landmarks
+from facelab.faces.weights import dlib_model
 from facelab.geometry.landmarks68 import MP_TO_DLIB_BOX
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facelab.extract.detect import Box, make_detector
-from facelab.extract.landmarks import make_landmarker
+from facelab.faces.detect import Box, make_detector
+from facelab.faces.landmarks import make_landmarker
 from facelab.geometry.facetype import FaceType, transform_matrix
 from facelab.geometry.landmarks68 import REFINE_BOX_256
 from facelab.geometry.umeyama import apply_affine, invert_affine

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facelab.extract.detect.base import Box
+from facelab.faces.detect.base import Box
 
 
 def _alpha(cutoff_hz: float, dt: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dlib
 import numpy as np
 
-from facelab.extract.detect.base import Box, Detector, largest_first
+from facelab.faces.detect.base import Box, Detector, largest_first
 
 
 class DlibHogDetector(Detector):

@@ -160,19 +160,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def load_model(model_dir: str | Path):
-    """The trained swap model of ``model_dir`` (eval mode, CPU) and its ModelConfig, for inference and export."""
-    from facelab.config import ModelConfig
-    from facelab.models.saehd import SAEHD
-
-    model_dir = Path(model_dir)
-    ck = require(model_dir, "no trained model here (no checkpoint)")
-    try:
-        cfg = ModelConfig(**ck.state["model"])
-    except (KeyError, TypeError) as e:
-        raise FacelabError(f"{model_dir}: checkpoint has no usable model config ({e})") from e
-    model = SAEHD(cfg)
-    model.load_state_dict(submodule(ck.model, "model"))
-    return model.eval(), cfg

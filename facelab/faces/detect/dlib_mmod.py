@@ -8,9 +8,9 @@ from __future__ import annotations
 import dlib
 import numpy as np
 
-from facelab.extract.detect.base import Box, Detector, largest_first
-from facelab.extract.detect.dlib_hog import _downscale
-from facelab.extract.models import dlib_model
+from facelab.faces.detect.base import Box, Detector, largest_first
+from facelab.faces.detect.dlib_hog import _downscale
+from facelab.faces.weights import dlib_model
 
 
 class DlibMmodDetector(Detector):

@@ -7,9 +7,9 @@ import os
 import cv2
 import numpy as np
 
-from facelab.extract.detect.base import Box
-from facelab.extract.landmarks.base import Landmarker, Landmarks
-from facelab.extract.quiet import native_stderr_silenced
+from facelab.faces.detect.base import Box
+from facelab.faces.landmarks.base import Landmarker, Landmarks
+from facelab.faces.quiet import native_stderr_silenced
 from facelab.geometry.landmarks68 import MESH_TO_68
 
 os.environ.setdefault("GLOG_minloglevel", "2")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from facelab.extract.detect.base import Box, Detector
-from facelab.extract.detect.dlib_hog import DlibHogDetector
-from facelab.extract.detect.dlib_mmod import DlibMmodDetector
-from facelab.extract.detect.mediapipe_fd import MediapipeDetector
+from facelab.faces.detect.base import Box, Detector
+from facelab.faces.detect.dlib_hog import DlibHogDetector
+from facelab.faces.detect.dlib_mmod import DlibMmodDetector
+from facelab.faces.detect.mediapipe_fd import MediapipeDetector
 
 DETECTORS: dict[str, type[Detector]] = {
     MediapipeDetector.name: MediapipeDetector,

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from facelab.extract.detect.base import Box, Detector, largest_first, suppress_overlaps
-from facelab.extract.quiet import native_stderr_silenced
+from facelab.faces.detect.base import Box, Detector, largest_first, suppress_overlaps
+from facelab.faces.quiet import native_stderr_silenced
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging would flood the progress bar
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facelab.extract.detect.base import Box
+from facelab.faces.detect.base import Box
 
 
 @dataclass

@@ -7,7 +7,7 @@ import dlib
 import numpy as np
 
 from facelab.errors import FacelabError
-from facelab.extract.models import dlib_model
+from facelab.faces.weights import dlib_model
 from facelab.io.media import read_image
 
 

@@ -25,9 +25,10 @@ import torch
 import torch.distributed as dist
 
 from facelab.errors import FacelabError
+from facelab.io import checkpoint
 from facelab.io.atomic import write_atomic
-from facelab.train import checkpoint, losses
-from facelab.train.preview import loss_curve_png
+from facelab.runs.guard import NonFiniteLossError
+from facelab.runs.preview import loss_curve_png
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class RunLoop:
         raise NotImplementedError
 
     def step(self, batch: Any) -> dict[str, float]:
-        """One iteration; returns scalars to log. Raises ``losses.NonFiniteLossError`` without updating."""
+        """One iteration; returns scalars to log. Raises ``NonFiniteLossError`` without updating."""
         raise NotImplementedError
 
     def loader(self) -> Iterable[Any]:
@@ -181,7 +182,7 @@ class RunLoop:
                 try:
                     scal = self.step(batch)
                     bad_steps = 0
-                except losses.NonFiniteLossError as e:
+                except NonFiniteLossError as e:
                     bad_steps += 1
                     log.warning("iteration %d: %s; step skipped", self.iteration, e)
                     if bad_steps >= 3:

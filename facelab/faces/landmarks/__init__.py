@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from facelab.extract.landmarks.base import Landmarker, Landmarks
-from facelab.extract.landmarks.dlib68 import Dlib68Landmarker
-from facelab.extract.landmarks.facemesh import FaceMeshLandmarker
+from facelab.faces.landmarks.base import Landmarker, Landmarks
+from facelab.faces.landmarks.dlib68 import Dlib68Landmarker
+from facelab.faces.landmarks.facemesh import FaceMeshLandmarker
 
 LANDMARKERS: dict[str, type[Landmarker]] = {
     Dlib68Landmarker.name: Dlib68Landmarker,
