@@ -65,8 +65,8 @@ def main() -> int:
         took = time.perf_counter() - t
         reports.append(report)
         print(f"\n== {label}: {swapped}\n{format_summary(report)}")
-        print(f"time: {took:.1f} s ({report['frames']['evaluated'] / took:.2f} evaluated frames/s incl. FID)")
-        print(f"report: {(out / 'report.html').resolve()}")
+        print(f"time: {took:.1f} s ({report.frames / took:.2f} evaluated frames/s incl. FID)")
+        print(f"report: {report.html_path.resolve()}")
     if len(reports) == 2:
         print("\n== A = swap, B = no swap\n" + compare(reports[0], reports[1]))
     return 0

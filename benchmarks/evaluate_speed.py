@@ -94,7 +94,7 @@ def measure(src_fs: Path, clip: Path, frames: int, landmarker: str, with_fid: bo
     R._src_faces = src_faces
     try:
         t = time.perf_counter()
-        report = R.evaluate(
+        result = R.evaluate(
             src_fs, clip, clip, out, with_fid=with_fid, max_frames=frames, finder=finder, describer=describer
         )
         total = time.perf_counter() - t
@@ -103,6 +103,7 @@ def measure(src_fs: Path, clip: Path, frames: int, landmarker: str, with_fid: bo
             setattr(R, name, fn)
         for name, fn in fid_originals.items():
             setattr(fid_module, name, fn)
+    report = result.report  # report.json's content
     n = report["frames"]["evaluated"]
     src_desc = report["frames"]["src_faces"]
     groups = {

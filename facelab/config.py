@@ -130,3 +130,57 @@ class GanConfig:
     workers: int = 0  # data-loading processes (images are preloaded; augmentation is on the tensor side)
     preview_every: int = 200  # iterations between preview grids (resumable)
     autosave_minutes: float = 10.0  # (resumable)
+
+
+@dataclass
+class DedupeConfig:
+    """``facelab faceset dedupe``."""
+
+    # consecutive talking-head frames differ by ~0.01 (median, measured on ../shared/data clips); 0.05 would throw
+    # away 93 % of a video faceset
+    threshold: float = 0.015  # mean absolute difference of 64 px grayscale faces, 0-1
+
+
+@dataclass
+class FilterConfig:
+    """``facelab faceset filter``: what a face must satisfy to stay (None = not checked)."""
+
+    yaw: tuple[float, float] | None = None  # inclusive degrees
+    pitch: tuple[float, float] | None = None  # inclusive degrees
+    min_blur: float | None = None  # sharpness score
+
+
+@dataclass
+class CoverageConfig:
+    """What ``facelab faceset coverage`` and thin-bin filling call a thin bin."""
+
+    min_dst: int = 5  # the bin holds at least this many dst faces
+    fraction: float = 0.5  # and the real src share is below this fraction of the dst share
+
+
+@dataclass
+class SampleConfig:
+    """``facelab augment sample``: which generated faces are kept."""
+
+    truncation: float = 0.7  # psi; lower = more typical, less varied
+    min_identity: float = 0.6  # max dlib descriptor distance to the faceset's identity
+    fill_poses: bool = False  # keep faces for the yaw/pitch bins where the src is thin (needs a dst faceset)
+    fill_expressions: bool = False  # likewise for mouth/smile bins
+    candidates: int = 8  # with fill_*: draw up to n x this many images
+    seed: int = 0  # first latent seed
+    confirm_detector: str = "dlib-mmod"  # second detector that must also find each face; "none" = trust the first
+
+
+@dataclass
+class FidConfig:
+    """``facelab fid``."""
+
+    resize: str = "bilinear-tf"  # bilinear-tf (TTUR/StyleGAN "legacy" numbers) | clean (clean-fid's PIL bicubic)
+    inception_weights: str | None = None  # pytorch-fid .pth or TorchScript file; None = fid-helper's default_1.pt
+
+
+@dataclass
+class SwapConfig:
+    """``facelab swap``: the whole job."""
+
+    preset: str = "cpu-quick"  # named option set of facelab/train/presets.py

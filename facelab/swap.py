@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from facelab import __version__
-from facelab.config import ExtractConfig, MergeConfig
+from facelab.config import ExtractConfig, MergeConfig, SwapConfig
 from facelab.extract.pipeline import extract
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.io.media import frame_sequence
@@ -32,12 +32,15 @@ class SwapReport:
     contact_sheet: str = ""
     preview: str = ""
 
+    def summary(self) -> str:
+        return f"video: {self.output}\ncontact sheet: {self.contact_sheet}\nreport: {self.workdir}/report.md"
+
 
 def swap(
     sources: list[str | Path],
     dst: str | Path,
     output: str | Path,
-    preset_name: str = "cpu-quick",
+    preset_name: str = SwapConfig.preset,
     iters: int | None = None,
     minutes: float | None = None,
     workdir: str | Path | None = None,

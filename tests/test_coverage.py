@@ -22,9 +22,9 @@ from facelab.faceset.coverage import (
     folder_coverage,
     format_coverage,
     frontalize,
-    plot_coverage,
     pose_bin,
 )
+from facelab.faceset.coverage_plot import plot_coverage
 from facelab.faceset.info import faceset_info, format_info
 from facelab.faceset.meta import FaceMeta
 from facelab.faceset.store import write_face

@@ -23,10 +23,10 @@ from facelab.faceset.dfl import (
     dfl_to_meta,
     import_dfl,
     is_dfl_face,
-    read_dfl_faceset,
     read_dfl_meta,
     safe_unpickle,
 )
+from facelab.faceset.index import load_metas
 from facelab.faceset.store import read_face
 from facelab.geometry.align import align_face
 from facelab.geometry.umeyama import apply_affine
@@ -359,13 +359,13 @@ def test_import_folder_errors(tmp_path):
         import_dfl(tmp_path / "empty", tmp_path / "out")
 
 
-def test_read_dfl_faceset_warns_and_skips(tmp_path, aligned, caplog):
+def test_dfl_folder_reads_as_a_faceset_skipping_hostile_files(tmp_path, aligned, caplog):
+    # load_metas (what sort, dedupe, train... read) falls back to DFL metadata for faces without facelab's own
     write_dfl(tmp_path / "a.jpg", aligned["face"], pickle.dumps(dfl_dict(aligned), protocol=4))
     write_dfl(tmp_path / "b.jpg", aligned["face"], hostile_payloads(tmp_path / "MARKER")["subprocess.Popen-p2"])
-    faces = read_dfl_faceset(tmp_path)
-    assert [p.name for p, _ in faces] == ["a.jpg"] and faces[0][1].blur > 0
+    faces = load_metas(tmp_path)
+    assert [p.name for p, _ in faces] == ["a.jpg"] and faces[0][1].blur > 0 and faces[0][1].size == 256
     assert "b.jpg" in caplog.text and "refused" in caplog.text
-    assert read_dfl_faceset(tmp_path, blur=False)[0][1].size == 256
     assert not (tmp_path / "MARKER").exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -12,6 +13,9 @@ import pytest
 
 from facelab.evaluate import metrics as M
 from facelab.geometry.landmarks68 import MEAN_FACE_3D
+
+if TYPE_CHECKING:
+    from facelab.evaluate.report import EvaluateResult
 
 SIZE = (256, 256)
 
@@ -93,12 +97,16 @@ def test_sharpness_ratio(hopper: np.ndarray) -> None:
     crop = cv2.resize(hopper[:512, :512], (256, 256))
     lm = project(scale=80)
     blurred = cv2.GaussianBlur(crop, (0, 0), 3)
-    assert M.sharpness_ratio([crop], [lm], [crop], [lm]) == pytest.approx(1.0)
-    assert M.sharpness_ratio([blurred], [lm], [crop], [lm]) < 0.5
+    sharp, blur = M.sharpness([crop], [lm]), M.sharpness([blurred], [lm])
+    assert M.sharpness_ratio(sharp, sharp) == pytest.approx(1.0)
+    assert M.sharpness_ratio(blur, sharp) < 0.5
+    assert np.isnan(M.sharpness_ratio(blur, np.zeros(3)))
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory, hopper: np.ndarray, astronaut: np.ndarray, finder) -> Path:
+def evaluated(
+    tmp_path_factory: pytest.TempPathFactory, hopper: np.ndarray, astronaut: np.ndarray, finder
+) -> EvaluateResult:
     from facelab.config import ExtractConfig
     from facelab.demo import write_motion_clip
     from facelab.evaluate.report import evaluate
@@ -109,8 +117,26 @@ def report(tmp_path_factory: pytest.TempPathFactory, hopper: np.ndarray, astrona
     dst_clip = write_motion_clip(astronaut, tmp / "dst.mp4", frames=8, size=256, audio=False)
     extract(src_clip, tmp / "src_fs", ExtractConfig(size=256, every=2))
     # The "swap" is the src clip itself: a face of src identity in every frame.
-    evaluate(tmp / "src_fs", dst_clip, src_clip, tmp / "report", with_fid=False, finder=finder)
-    return tmp / "report"
+    return evaluate(tmp / "src_fs", dst_clip, src_clip, tmp / "report", with_fid=False, finder=finder)
+
+
+@pytest.fixture(scope="module")
+def report(evaluated: EvaluateResult) -> Path:
+    return evaluated.json_path.parent
+
+
+def test_evaluate_returns_what_it_wrote(evaluated: EvaluateResult, report: Path) -> None:
+    from facelab.evaluate.report import format_summary
+
+    assert evaluated.json_path == report / "report.json" and evaluated.html_path == report / "report.html"
+    assert evaluated.report == json.loads(evaluated.json_path.read_text())
+    assert evaluated.faces_dir is None and evaluated.frames == evaluated.report["frames"]["evaluated"] >= 6
+    assert evaluated.metrics is evaluated.report["metrics"]
+    assert format_summary(evaluated) == format_summary(evaluated.report)
+    assert evaluated.summary() == f"{format_summary(evaluated.report)}\nreport: {report / 'report.html'}"
+    steps = ("src_faces", "frames", "metrics", "fid", "write")
+    assert all(evaluated.seconds[k] >= 0 for k in steps) and evaluated.seconds["frames"] > 0
+    assert sum(evaluated.seconds[k] for k in steps) == pytest.approx(evaluated.seconds["total"], abs=1e-3)
 
 
 def test_evaluate_end_to_end(report: Path) -> None:

@@ -21,15 +21,15 @@ from facelab.config import ExtractConfig
 from facelab.errors import FacelabError, FacesetError
 from facelab.extract.pipeline import extract
 from facelab.faceset import index as index_mod
-from facelab.faceset.dedupe import candidate_pairs, claim_duplicates, find_duplicates, near_pairs, verifier
+from facelab.faceset.dedupe import candidate_pairs, claim_duplicates, find_duplicates, verifier
 from facelab.faceset.index import CACHE_NAME, SORT_TMP_DIR, load_metas
 from facelab.faceset.info import faceset_info, format_info, plot_pose_histogram, pose_histogram
 from facelab.faceset.meta import embed
 from facelab.faceset.sort import (
     apply_order,
-    bhattacharyya,
     color_histograms,
     filter_faceset,
+    hist_chain,
     move_to_trash,
     sort_faceset,
     strip_rank,
@@ -222,14 +222,39 @@ def test_hist_sort_is_a_nearest_neighbour_chain(fs):
     assert order[0].name == ALL[0] and sorted(_names(order)) == ALL
     i = _names(order).index("hopper_0.jpg")
     assert {order[i - 1].name, order[i + 1].name} & {"hopper_copy_0.jpg"}  # identical faces are adjacent
-    # the vectorised distance is exactly OpenCV's, summed over the three channels
-    paths = face_files(fs)
-    hists = color_histograms(paths)
-    want = [
-        sum(cv2.compareHist(hists[0, c], hists[j, c], cv2.HISTCMP_BHATTACHARYYA) for c in range(3))
-        for j in range(len(paths))
-    ]
-    np.testing.assert_allclose(bhattacharyya(hists, 0), want, atol=1e-5)
+    # the vectorised chain is DFL's: greedy over OpenCV's Bhattacharyya distance summed over the three channels
+    hists = color_histograms(face_files(fs))
+    assert hist_chain(hists) == _compare_hist_chain(hists)
+
+
+def test_hist_chain_matches_opencv_on_many_histograms():
+    # enough faces that the chain compacts its rows (every time half are visited) several times
+    rng = np.random.default_rng(3)
+    hists = (rng.gamma(0.5, 1.0, (60, 3, 256)) * rng.integers(0, 2, (60, 3, 256))).astype(np.float32)
+    hists[7] = hists[41]  # a tie: the lower index must come first
+    hists[12] = 0  # an empty histogram must not break the chain
+    assert hist_chain(hists) == _compare_hist_chain(hists) and hist_chain(hists[:0]) == []
+
+
+def _compare_hist_chain(hists: np.ndarray) -> list[int]:
+    """DFL's hist sort: from face 0, each next face is the unvisited one with the lowest summed
+    ``cv2.compareHist(.., HISTCMP_BHATTACHARYYA)``, lowest index on ties."""
+    n = len(hists)
+    d = np.array(
+        [
+            [
+                sum(cv2.compareHist(hists[i, c], hists[j, c], cv2.HISTCMP_BHATTACHARYYA) for c in range(3))
+                for j in range(n)
+            ]
+            for i in range(n)
+        ]
+    )
+    chain, left = [0], set(range(1, n))
+    while left:
+        nxt = min(left, key=lambda j: (d[chain[-1], j], j))
+        chain.append(nxt)
+        left.remove(nxt)
+    return chain
 
 
 def test_identity_sort_ranks_the_photographed_person_first(fs, hopper, tmp_path):
@@ -339,7 +364,7 @@ def test_dedupe_keeps_the_sharper_and_cli_moves_duplicates(fs, tmp_path):
     assert len(face_files(fs)) == 6 and find_duplicates(fs, threshold=0.05) == []
 
 
-def test_near_pairs_pruning_matches_brute_force():
+def test_pair_pruning_matches_brute_force():
     rng = np.random.default_rng(0)
     base = rng.random((150, 64, 64), dtype=np.float32)
     x = np.concatenate([base, np.clip(base[:50] + rng.normal(0, 0.05, (50, 64, 64)), 0, 1).astype(np.float32)])
@@ -347,12 +372,16 @@ def test_near_pairs_pruning_matches_brute_force():
     t = 0.045
     d = np.stack([np.abs(x - xi).mean((1, 2)) for xi in x])
     want = {(i, j) for i, j in zip(*np.nonzero(d < t)) if i < j}
-    got = {tuple(p) for p in near_pairs(x, t).tolist()}
-    assert got == want and len(want) > 10
+    assert len(want) > 10
+    # the cheap bounds never lose a true pair, and the verifier keeps exactly the true ones
+    candidates = candidate_pairs(x, t)
+    assert want <= {tuple(p) for p in candidates.tolist()}
+    verify = verifier(x, t)
+    assert {(i, j) for i, j in candidates.tolist() if len(verify(i, np.array([j])))} == want
     # the lazy path find_duplicates takes (candidates, verified per keeper) claims exactly what the full pairs do
     blur = np.random.default_rng(1).random(len(x))
-    lazy = claim_duplicates(len(x), candidate_pairs(x, t), blur, verifier(x, t))
-    assert lazy == claim_duplicates(len(x), near_pairs(x, t), blur) and len(lazy) > 10
+    lazy = claim_duplicates(len(x), candidates, blur, verify)
+    assert lazy == claim_duplicates(len(x), np.array(sorted(want)), blur) and len(lazy) > 10
 
 
 def test_duplicates_do_not_chain():

@@ -215,6 +215,12 @@ def test_recon_loss_gradients_flow_at_two_scales() -> None:
     assert pm.grad.abs().sum() > 0
 
 
+def test_recon_loss_options_are_keyword_only() -> None:
+    t, m, noise = _recon_batch()
+    with pytest.raises(TypeError):
+        L.recon_loss(t, noise, m, m, 64, False)  # a bare False could be read as masked or as anything after it
+
+
 # --- style, GAN, TV ---------------------------------------------------------------------------------------------------
 
 
@@ -249,6 +255,74 @@ def test_gan_losses_match_bce() -> None:
     assert L.bce_with_logits(center, 1.0).shape == (4,)
     with pytest.raises(ValueError):
         L.gan_d_loss([center], [center, full])
+
+
+def test_gan_losses_weight_and_direction() -> None:
+    logits = torch.linspace(-2, 2, 8).view(2, 1, 2, 2)
+    torch.testing.assert_close(L.gan_g_loss(logits, weight=0.25), 0.25 * L.gan_g_loss(logits))
+    # G wants D(fake) high; D wants D(real) high and D(fake) low
+    assert L.gan_g_loss(logits + 1) < L.gan_g_loss(logits) < L.gan_g_loss(logits - 1)
+    assert L.gan_d_loss(logits + 1, logits) < L.gan_d_loss(logits, logits) < L.gan_d_loss(logits, logits + 1)
+    x = torch.zeros(4, 1, requires_grad=True)
+    L.gan_g_loss(x, weight=2.0).backward()
+    torch.testing.assert_close(x.grad, torch.full((4, 1), -2.0 * 0.5 / 4))  # d/dx softplus(-x) = -sigmoid(-x)
+
+
+def _const(value: float, res: int, channels: int = 3) -> torch.Tensor:
+    return torch.full((1, channels, res, res), value)
+
+
+def test_face_style_loss_known_value_for_flat_faces() -> None:
+    """Flat swap c1 and dst c2 under full masks: blur(c) = c·B with B = blur(ones) (zero padding makes B < 1 at the
+    border), so per channel Δmean = (c1 - c2)·mean B and std(c·B) = sqrt(c²·var B + 1e-5); weight 100·power."""
+    res, power, c1, c2 = 32, 0.5, 0.8, 0.3
+    ones = torch.ones(1, 1, res, res)
+    b = L.gaussian_blur(ones, res // 8)
+    var, mean = (float(v) for v in torch.var_mean(b, correction=0))
+    style = ((c1 - c2) * mean) ** 2 + (math.sqrt(c1**2 * var + 1e-5) - math.sqrt(c2**2 * var + 1e-5)) ** 2
+    got = L.face_style_loss(_const(c1, res), ones, _const(c2, res), ones, res, power)
+    assert got.dim() == 0
+    assert got.item() == pytest.approx(100 * power * style, rel=1e-5)
+    assert L.face_style_loss(_const(c2, res), ones, _const(c2, res), ones, res, power).item() == pytest.approx(0.0)
+
+
+def test_face_style_loss_moves_only_the_swap() -> None:
+    g = torch.Generator().manual_seed(4)
+    swap, dst = torch.rand(2, 3, 32, 32, generator=g).requires_grad_(), torch.rand(2, 3, 32, 32, generator=g)
+    swap_m, dst_m = torch.ones(2, 1, 32, 32).requires_grad_(), torch.ones(2, 1, 32, 32).requires_grad_()
+    dst.requires_grad_()
+    L.face_style_loss(swap, swap_m, dst, dst_m, 32, 1.0).backward()
+    assert swap.grad.abs().sum() > 0 and swap_m.grad.abs().sum() > 0
+    assert dst.grad is None and dst_m.grad is None  # the dst reconstruction is a stop-gradient reference
+
+
+def test_bg_style_loss_judges_only_the_background() -> None:
+    res, power = 64, 20.0
+    g = torch.Generator().manual_seed(5)
+    dst = torch.rand(1, 3, res, res, generator=g)
+    # no face: the whole image is background, (10·power/100)·(DSSIM + MSE) of the two images
+    swap = (dst + 0.1).clamp(0, 1)
+    none = torch.zeros(1, 1, res, res)
+    expected = 10 * power / 100 * (L.dssim(swap, dst, int(res / 11.6)) + ((swap - dst) ** 2).mean())
+    torch.testing.assert_close(L.bg_style_loss(swap, dst, none, res, power), expected[0])
+    # a face mask: a swap that differs from dst only well inside it costs nothing
+    m = _square_mask(res, 8, 56)
+    inside = torch.zeros_like(m, dtype=torch.bool)
+    inside[..., 20:44, 20:44] = True
+    changed = torch.where(inside, 1 - dst, dst)
+    assert L.bg_style_loss(changed, dst, m, res, power).item() == pytest.approx(0.0, abs=1e-7)
+    assert L.bg_style_loss(swap, dst, m, res, power) > 0
+
+
+def test_gan_input_masks_with_the_soft_dilated_mask() -> None:
+    res = 64
+    img = torch.rand(2, 3, res, res, generator=torch.Generator().manual_seed(6))
+    m = _square_mask(res, 16, 48, batch=2)
+    masked = L.gan_input(img, m, res, masked=True)
+    torch.testing.assert_close(masked, img * L.soft_dilate(m, res))
+    torch.testing.assert_close(masked[..., 20:44, 20:44], img[..., 20:44, 20:44])  # the face as it is
+    assert (masked[..., :4, :4] == 0).all()  # the far background is dark
+    assert L.gan_input(img, m, res, masked=False) is img
 
 
 def test_total_variation_mse_sums_squared_neighbour_differences() -> None:

@@ -28,6 +28,7 @@ from facelab.geometry.umeyama import apply_affine, invert_affine
 from facelab.io.media import iter_frames, natural_key, probe
 from facelab.io.video import read_tag
 from facelab.merge.pipeline import merge, pasted_region
+from facelab.merge.preview import contact_sheet
 from facelab.swap import swap
 from facelab.train.loop import Trainer
 
@@ -222,6 +223,23 @@ def test_mask_output_matches_what_changed(job, tmp_path):
         m = cv2.imread(str(mpng), cv2.IMREAD_GRAYSCALE)
         changed = (got != src.image).any(axis=2)
         assert m.max() > 0 and not changed[m == 0].any()  # nothing changes where the mask is empty
+
+
+def test_contact_sheet_cells_are_what_merge_writes(job, tmp_path):
+    root, dst = job
+    cfg = MergeConfig(blur=16, color="lct")
+    merge(dst, root / "model", tmp_path / "f", cfg, faceset=root / "dst_fs")
+    pngs = sorted((tmp_path / "f").glob("*.png"))
+    # thumb = frame size: the cells are the frames unscaled; the originals' row, then the one "default" row
+    sheet = contact_sheet(dst, root / "model", [3, 11], {}, cfg, tmp_path / "s.png", thumb=256, faceset=root / "dst_fs")
+    img = cv2.cvtColor(cv2.imread(str(sheet)), cv2.COLOR_BGR2RGB)
+    assert img.shape[:2] == (2 * (24 + 256), 2 * 256)
+    for col, frame in enumerate((3, 11)):
+        original = img[24 : 24 + 256, col * 256 : (col + 1) * 256]
+        cell = img[24 + 256 + 24 :, col * 256 : (col + 1) * 256]
+        want = cv2.cvtColor(cv2.imread(str(pngs[frame])), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(cell, want)  # the merge's own per-frame path, not a look-alike
+        assert (cell != original).any(axis=2).mean() > 0.05
 
 
 # --- mask mode "stored": polygons saved with the dst faceset's faces ------------------------------------------------

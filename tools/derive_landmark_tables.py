@@ -1,4 +1,6 @@
-"""Derive the tables in ``facelab/geometry/landmarks68.py`` by measurement (run once; output is committed).
+"""Derive the landmark tables by measurement (run once; output is committed): ``MESH_TO_68`` and ``MEAN_FACE_3D``
+go into ``facelab/geometry/landmarks68.json`` (keys ``mesh_to_68``, ``mean_face_3d``), the two box constants into
+``facelab/geometry/landmarks68.py``.
 
 On frames where dlib HOG + the 68-point predictor and MediaPipe FaceMesh both find one face:
 1. ``MESH_TO_68``: for each iBUG point, the FaceMesh vertex with the smallest median distance to it

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from facelab.config import GanConfig
 
 GAN_CFGS = ("auto", "cpu", "stylegan2", "paper256")
+CONV_CLAMP = 256  # activation clamp after every conv of G and D (StyleGAN2-ADA's conv_clamp)
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of a leaky ReLU(0.2) layer at about 1
 
 
@@ -103,6 +104,12 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1) -> GanConfig:
     if (batch // world) % group:
         raise ValueError(f"per-process batch {batch // world} is not a multiple of the minibatch-stddev group {group}")
     return out
+
+
+def _check_resolved(cfg: GanConfig) -> None:
+    missing = [k for k in ("mapping_layers", "channel_base", "channel_max", "mbstd_group") if not getattr(cfg, k)]
+    if missing:
+        raise ValueError(f"GanConfig not resolved ({', '.join(missing)} = 0); call resolve_gan_config first")
 
 
 def channels(res: int, channel_base: int, channel_max: int) -> int:
@@ -370,7 +377,19 @@ class MappingNetwork(nn.Module):
         return f"z_dim={self.z_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}, w_avg_beta={self.w_avg_beta}"
 
 
-class SynthesisBlock(nn.Module):
+class ResolutionBlock(nn.Module):
+    """Base of G's and D's per-resolution blocks; ``in_channels == 0`` marks the block at the image end of the
+    network (G's learned const input, D's fromRGB)."""
+
+    def __init__(self, in_channels: int, resolution: int) -> None:
+        super().__init__()
+        self.in_channels, self.resolution = in_channels, resolution
+
+    def extra_repr(self) -> str:
+        return f"res={self.resolution}"
+
+
+class SynthesisBlock(ResolutionBlock):
     """One resolution of G. 4x4: learned const -> conv1 -> toRGB. Above: conv0 (2x up) -> conv1 -> toRGB. The
     running RGB image is upsampled with the FIR filter and the block's toRGB output added (skip architecture).
 
@@ -380,8 +399,7 @@ class SynthesisBlock(nn.Module):
     def __init__(
         self, in_channels: int, out_channels: int, w_dim: int, resolution: int, conv_clamp: float | None = None
     ) -> None:
-        super().__init__()
-        self.in_channels, self.resolution = in_channels, resolution
+        super().__init__(in_channels, resolution)
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))  # [O,4,4]
             self.num_conv = 1
@@ -409,9 +427,6 @@ class SynthesisBlock(nn.Module):
             img = upsample2d(img, self.resample_filter)
         return x, img + y
 
-    def extra_repr(self) -> str:
-        return f"res={self.resolution}"
-
 
 class SynthesisNetwork(nn.Module):
     """ws [N,num_ws,w_dim] -> img [N,3,R,R]; blocks b4, b8, ..., bR with C(r) channels.
@@ -421,12 +436,7 @@ class SynthesisNetwork(nn.Module):
     """
 
     def __init__(
-        self,
-        w_dim: int = 512,
-        img_resolution: int = 128,
-        channel_base: int = 16384,
-        channel_max: int = 512,
-        conv_clamp: float | None = 256,
+        self, w_dim: int, img_resolution: int, channel_base: int, channel_max: int, conv_clamp: float | None
     ) -> None:
         super().__init__()
         _check_resolution(img_resolution, 4, 1 << 14)
@@ -454,32 +464,16 @@ class SynthesisNetwork(nn.Module):
 
 
 class Generator(nn.Module):
-    """z [N,z_dim] -> img [N,3,R,R] in about [-1,1]: ``mapping`` then ``synthesis``."""
+    """z [N,z_dim] -> img [N,3,R,R] in about [-1,1]: ``mapping`` then ``synthesis``. The architecture comes from a
+    resolved config (see :func:`resolve_gan_config`): z_dim, w_dim, resolution, channel_base/max, mapping_layers."""
 
-    def __init__(
-        self,
-        z_dim: int = 512,
-        w_dim: int = 512,
-        img_resolution: int = 128,
-        channel_base: int = 16384,
-        channel_max: int = 512,
-        mapping_layers: int = 2,
-        conv_clamp: float | None = 256,
-    ) -> None:
+    def __init__(self, cfg: GanConfig, conv_clamp: float | None = CONV_CLAMP) -> None:
         super().__init__()
-        self.init_kwargs = dict(
-            z_dim=z_dim,
-            w_dim=w_dim,
-            img_resolution=img_resolution,
-            channel_base=channel_base,
-            channel_max=channel_max,
-            mapping_layers=mapping_layers,
-            conv_clamp=conv_clamp,
-        )  # enough to rebuild the module from a state_dict
-        self.z_dim, self.w_dim, self.img_resolution = z_dim, w_dim, img_resolution
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, channel_base, channel_max, conv_clamp)
+        _check_resolved(cfg)
+        self.z_dim, self.w_dim, self.img_resolution = cfg.z_dim, cfg.w_dim, cfg.resolution
+        self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.resolution, cfg.channel_base, cfg.channel_max, conv_clamp)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, mapping_layers)
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, self.num_ws, cfg.mapping_layers)
 
     def forward(
         self,
@@ -497,7 +491,7 @@ class Generator(nn.Module):
 # Discriminator
 
 
-class DiscriminatorBlock(nn.Module):
+class DiscriminatorBlock(ResolutionBlock):
     """ResNet block at ``resolution``: (x [N,T,res,res] | None, img [N,3,res,res]) -> [N,O,res/2,res/2].
 
     in_channels == 0 marks the top block, which reads the image through fromRGB. Main path conv0 (T->T) then conv1
@@ -507,8 +501,7 @@ class DiscriminatorBlock(nn.Module):
     def __init__(
         self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int, conv_clamp: float | None = None
     ) -> None:
-        super().__init__()
-        self.in_channels, self.resolution = in_channels, resolution
+        super().__init__(in_channels, resolution)
         if in_channels == 0:
             self.fromrgb = Conv2dLayer(3, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp)
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp)
@@ -523,9 +516,6 @@ class DiscriminatorBlock(nn.Module):
         x = self.conv0(x)  # [N,T,res,res]
         x = self.conv1(x, gain=math.sqrt(0.5))  # [N,O,res/2,res/2]
         return y + x
-
-    def extra_repr(self) -> str:
-        return f"res={self.resolution}"
 
 
 class MinibatchStd(nn.Module):
@@ -570,32 +560,21 @@ class DiscriminatorEpilogue(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """img [N,3,R,R] in [-1,1] -> logits [N,1] (fp32). Blocks bR ... b8 (resnet), then the 4x4 epilogue ``b4``."""
+    """img [N,3,R,R] in [-1,1] -> logits [N,1] (fp32). Blocks bR ... b8 (resnet), then the 4x4 epilogue ``b4``.
+    The architecture comes from a resolved config: resolution, channel_base/max, mbstd_group."""
 
-    def __init__(
-        self,
-        img_resolution: int = 128,
-        channel_base: int = 16384,
-        channel_max: int = 512,
-        mbstd_group: int = 4,
-        conv_clamp: float | None = 256,
-    ) -> None:
+    def __init__(self, cfg: GanConfig, conv_clamp: float | None = CONV_CLAMP) -> None:
         super().__init__()
+        _check_resolved(cfg)
+        img_resolution, channel_base, channel_max = cfg.resolution, cfg.channel_base, cfg.channel_max
         _check_resolution(img_resolution, 8, 1 << 14)
-        self.init_kwargs = dict(
-            img_resolution=img_resolution,
-            channel_base=channel_base,
-            channel_max=channel_max,
-            mbstd_group=mbstd_group,
-            conv_clamp=conv_clamp,
-        )
         self.img_resolution = img_resolution
         self.block_resolutions = [2**i for i in range(int(math.log2(img_resolution)), 2, -1)]  # R, R/2, ..., 8
         for res in self.block_resolutions:
             in_ch = channels(res, channel_base, channel_max) if res < img_resolution else 0
             tmp_ch, out_ch = channels(res, channel_base, channel_max), channels(res // 2, channel_base, channel_max)
             setattr(self, f"b{res}", DiscriminatorBlock(in_ch, tmp_ch, out_ch, res, conv_clamp))
-        self.b4 = DiscriminatorEpilogue(channels(4, channel_base, channel_max), 4, mbstd_group, conv_clamp)
+        self.b4 = DiscriminatorEpilogue(channels(4, channel_base, channel_max), 4, cfg.mbstd_group, conv_clamp)
 
     def forward(self, img: Tensor) -> Tensor:
         x = None
@@ -611,24 +590,7 @@ class Discriminator(nn.Module):
 
 def build_networks(cfg: GanConfig) -> tuple[Generator, Discriminator]:
     """G and D for an already resolved config (see :func:`resolve_gan_config`)."""
-    missing = [k for k in ("mapping_layers", "channel_base", "channel_max", "mbstd_group") if not getattr(cfg, k)]
-    if missing:
-        raise ValueError(f"GanConfig not resolved ({', '.join(missing)} = 0); call resolve_gan_config first")
-    g = Generator(
-        z_dim=cfg.z_dim,
-        w_dim=cfg.w_dim,
-        img_resolution=cfg.resolution,
-        channel_base=cfg.channel_base,
-        channel_max=cfg.channel_max,
-        mapping_layers=cfg.mapping_layers,
-    )
-    d = Discriminator(
-        img_resolution=cfg.resolution,
-        channel_base=cfg.channel_base,
-        channel_max=cfg.channel_max,
-        mbstd_group=cfg.mbstd_group,
-    )
-    return g, d
+    return Generator(cfg), Discriminator(cfg)
 
 
 def param_counts(module: nn.Module) -> dict[str, int]:

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from facelab import __version__
+from facelab.config import SampleConfig
 from facelab.errors import FacelabError
 from facelab.faces.detect import Box, Detector, make_detector
 from facelab.faces.finder import FaceFinder, FoundFace
@@ -169,18 +170,18 @@ def sample_into_faceset(
     n: int,
     *,
     generator_id: str,
-    truncation: float = 0.7,
-    min_identity: float = 0.6,
+    truncation: float = SampleConfig.truncation,
+    min_identity: float = SampleConfig.min_identity,
     dst_faceset: str | Path | None = None,
     fill_poses: bool = False,
     fill_expressions: bool = False,
-    candidates: int = 8,
-    first_seed: int = 0,
+    candidates: int = SampleConfig.candidates,
+    first_seed: int = SampleConfig.seed,
     batch: int = 8,
     progress: bool = True,
     finder: FaceFinder | None = None,
     describer: FaceDescriber | None = None,
-    confirm: str | Detector | None = "dlib-mmod",
+    confirm: str | Detector | None = SampleConfig.confirm_detector,
     min_dst: int = MIN_DST,
     fraction: float = THIN_FRACTION,
 ) -> SampleReport:

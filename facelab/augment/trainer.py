@@ -27,9 +27,9 @@ import safetensors
 import safetensors.torch
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from facelab import __version__
+from facelab.augment import losses
 from facelab.augment.networks import Generator, build_networks, param_counts, resolve_gan_config
 from facelab.config import GanConfig
 from facelab.errors import FacelabError, FacesetError
@@ -288,7 +288,7 @@ class GanTrainer(RunLoop):
         self._reseed(0)
         with self._autocast():
             fake, _ = self._generate(b)
-            loss_g = F.softplus(-self._d(fake, 0)).mean()
+            loss_g = losses.g_nonsaturating_loss(self._d(fake, 0))
         finite_or_raise({"G": loss_g})
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -307,7 +307,7 @@ class GanTrainer(RunLoop):
         with self._autocast():
             logits_fake = self._d(fake.detach(), 1)
             logits_real = self._d(real, 2)
-            loss_d = F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+            loss_d = losses.d_logistic_loss(logits_real, logits_fake)
         finite_or_raise({"D": loss_d})
         self.opt_D.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -337,12 +337,10 @@ class GanTrainer(RunLoop):
         y = torch.randn(n, 3, r, r)[_rank_slice(n, self.dist)].to(self.dist.device) / r  # unit-norm per pixel count
         with self._autocast():
             img, ws = self._generate(n)
-        img = img.float()
-        (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
-        lengths = grad.float().square().sum(2).mean(1).sqrt()
-        self.pl_mean.copy_(self.pl_mean.lerp(self._all_ranks(lengths.detach()).mean(), 0.01))
-        penalty = (lengths - self.pl_mean).square().mean()
-        (penalty * c.pl_weight * c.pl_interval).backward()
+        lengths = losses.path_lengths(img.float(), ws, y)
+        self.pl_mean.copy_(losses.path_length_mean(self.pl_mean, self._all_ranks(lengths.detach())))
+        penalty = losses.path_length_penalty(lengths, self.pl_mean)
+        losses.path_length_loss(penalty, c.pl_weight, c.pl_interval).backward()
         return float(penalty.detach())
 
     def _r1_step(self, real: torch.Tensor) -> float:
@@ -351,9 +349,8 @@ class GanTrainer(RunLoop):
         x = real.detach().requires_grad_(True)
         with self._autocast():
             logits = self._d(x, 3)
-        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-        penalty = grad.float().square().sum([1, 2, 3]).mean()
-        (penalty * (c.gamma / 2) * c.r1_interval).backward()
+        penalty = losses.r1_penalty(x, logits)
+        losses.r1_loss(penalty, c.gamma, c.r1_interval).backward()
         return float(penalty.detach())
 
     def _all_ranks(self, t: torch.Tensor) -> torch.Tensor:

@@ -7,13 +7,16 @@ records the resize and weights alongside N.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from facelab.config import FidConfig
 from facelab.errors import FacelabError
 from facelab.evaluate.frechet import fid_from_features, kid, small_sample_warning
 from facelab.evaluate.inception import (
@@ -113,3 +116,22 @@ def format_fid(result: dict[str, Any]) -> str:
     if result.get("warning"):
         lines.append(f"warning: {result['warning']}")
     return "\n".join(lines)
+
+
+@dataclass
+class FidResult:
+    """``facelab fid``'s numbers: ``values`` is ``fid_dirs``'s dict."""
+
+    values: dict[str, Any]
+
+    def to_json(self) -> str:
+        return json.dumps(self.values, indent=1)
+
+    def summary(self) -> str:
+        return format_fid(self.values)
+
+
+def measure_fid(dir_a: str | Path, dir_b: str | Path, cfg: FidConfig) -> FidResult:
+    """FID and KID between two folders of images, with ``cfg``'s resize and Inception weights."""
+    resize = cast(ResizeMode, cfg.resize)  # unknown modes fail in the resize itself
+    return FidResult(fid_dirs(dir_a, dir_b, weights=cfg.inception_weights, resize=resize))

@@ -131,15 +131,11 @@ def sharpness(crops: Sequence[np.ndarray], landmarks: Sequence[np.ndarray]) -> n
     return np.array([laplacian_sharpness(c, lm) for c, lm in zip(crops, landmarks)], np.float64)
 
 
-def sharpness_ratio(
-    swapped_crops: Sequence[np.ndarray],
-    swapped_lms: Sequence[np.ndarray],
-    src_crops: Sequence[np.ndarray],
-    src_lms: Sequence[np.ndarray],
-) -> float:
-    """Mean face-region sharpness of the swapped crops over that of the src faces (< 1 = blurrier than src)."""
-    src = sharpness(src_crops, src_lms).mean()
-    return float(sharpness(swapped_crops, swapped_lms).mean() / src) if src > 0 else float("nan")
+def sharpness_ratio(swapped: np.ndarray, src: np.ndarray) -> float:
+    """Mean face-region sharpness (``sharpness``) of the swapped faces over that of the src faces (< 1 = blurrier
+    than src); NaN when the src faces have no texture at all."""
+    s = float(np.mean(src))
+    return float(np.mean(swapped)) / s if s > 0 else float("nan")
 
 
 # FaceMesh (refine_landmarks) indices: iris centres and the eye corners / lids around them, per eye.

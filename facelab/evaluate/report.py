@@ -2,17 +2,16 @@
 
 Faces are found frame by frame in the dst and swapped videos with the extraction stage's FaceFinder; frame i of
 one is compared with frame i of the other. Every metric is stored as ``{"value", "n", "version"}`` so a number
-is never read without its sample size or the definition that produced it.
+is never read without its sample size or the definition that produced it. The page itself is drawn by
+``facelab.evaluate.page``; this module computes and prints.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ import numpy as np
 
 from facelab.errors import FacelabError
 from facelab.evaluate import metrics as M
+from facelab.evaluate.page import WorstFrame, render_html
+from facelab.evaluate.table import METRIC_LABELS, format_value, metric_rows
 from facelab.faceset.index import load_metas
 from facelab.faceset.store import read_face
 from facelab.geometry.align import align_face
@@ -52,6 +53,30 @@ class _Frames:
     gaze: list[float] = field(default_factory=list)  # per frame, only while both faces have FaceMesh iris points
     skipped: list[int] = field(default_factory=list)
     size: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class EvaluateResult:
+    """What ``evaluate`` wrote and measured."""
+
+    report: dict[str, Any]  # the content of report.json
+    json_path: Path
+    html_path: Path
+    faces_dir: Path | None  # the swapped faces aligned like the src faceset (FID's input); None without FID
+    seconds: dict[str, float]  # wall time per step: src_faces, frames, metrics, fid, write, total
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        return self.report["metrics"]
+
+    @property
+    def frames(self) -> int:
+        """Frames evaluated (a face in both the dst and the swapped frame)."""
+        return int(self.report["frames"]["evaluated"])
+
+    def summary(self) -> str:
+        """What the CLI prints: one line per metric, the notes, then where the page is."""
+        return f"{format_summary(self)}\nreport: {self.html_path}"
 
 
 def _metric(value: float, n: int, **extra: Any) -> dict[str, Any]:
@@ -156,9 +181,9 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
     pose = M.pose_error(np.array(fr.swp_lm), np.array(fr.dst_lm), fr.size)
     expr = M.expression_error(np.array(fr.swp_lm), np.array(fr.dst_lm))
     swp_sharp = np.array(fr.swp_sharp)
+    sharp_ratio = M.sharpness_ratio(swp_sharp, src_sharp)
     flicker = M.flicker_ratio(np.array(fr.swp_region), np.array(fr.dst_region), _region_mask(fr))
     jit_s, jit_d = M.landmark_jitter(np.array(fr.swp_lm)), M.landmark_jitter(np.array(fr.dst_lm))
-    src_s = float(src_sharp.mean())
     out = {
         "id_dist_src": _metric(ids["dist_src_mean"], n, median=ids["dist_src_median"]),
         "id_dist_dst": _metric(ids["dist_dst_mean"], n, median=ids["dist_dst_median"]),
@@ -173,7 +198,7 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
         "landmark_jitter_swapped": _metric(jit_s, n),
         "landmark_jitter_dst": _metric(jit_d, n),
         "landmark_jitter_ratio": _metric(jit_s / jit_d if jit_d > 0 else float("nan"), n),
-        "sharpness_ratio": _metric(swp_sharp.mean() / src_s if src_s > 0 else float("nan"), n, n_src=len(src_sharp)),
+        "sharpness_ratio": _metric(sharp_ratio, n, n_src=len(src_sharp)),
     }
     if fr.gaze and len(fr.gaze) == n:
         out["gaze_err"] = _metric(float(np.mean(fr.gaze)), n, unit="eye width")
@@ -206,8 +231,8 @@ def evaluate(
     finder: Any = None,
     describer: Any = None,
     landmarker: str = "dlib68",
-) -> dict[str, Any]:
-    """Score a swap; writes ``out_dir/report.json`` and ``out_dir/report.html`` and returns the report dict.
+) -> EvaluateResult:
+    """Score a swap; writes ``out_dir/report.json`` and ``out_dir/report.html`` and returns what it wrote.
 
     ``finder``/``describer`` default to the extraction stage's FaceFinder and FaceDescriber (pass them in to
     reuse loaded models; ``landmarker="facemesh"`` adds the gaze error from its iris points). FID/KID compare the src faceset's images with the swapped faces aligned like them
@@ -215,17 +240,26 @@ def evaluate(
     from facelab.faces.finder import FaceFinder
     from facelab.faces.identity import FaceDescriber
 
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(step: str) -> None:
+        seconds[step] = time.perf_counter() - t0 - sum(seconds.values())
+
     out = ensure_writable_dir(Path(out_dir))
     finder = finder or FaceFinder(landmarker=landmarker)
     describer = describer or FaceDescriber()
     src_desc, src_sharp, face_type, face_size = _src_faces(src_faceset, describer, max_src_faces)
+    lap("src_faces")  # model loading included
     faces_dir = ensure_writable_dir(out / SWAPPED_FACES_DIR) if with_fid else None
     for stale in faces_dir.glob("*.png") if faces_dir else []:
         stale.unlink()  # a rerun into the same folder must not mix old faces into FID
     fr = _collect(dst_video, swapped_video, finder, describer, face_type, face_size, faces_dir, max_frames)
     if len(fr.index) < 1:
         raise FacelabError(f"no frame with a face in both {dst_video} and {swapped_video}")
+    lap("frames")
     summary, rows = compute_metrics(fr, src_desc, src_sharp)
+    lap("metrics")
     notes = []
     if with_fid:
         summary.update(_fid(Path(src_faceset), faces_dir, inception_weights))
@@ -245,12 +279,16 @@ def evaluate(
         "per_frame": rows,
         "notes": notes,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.html").write_text(render_html(report, _worst_frames(fr, rows)))
-    return report
+    lap("fid")  # ~0 without FID
+    json_path, html_path = out / "report.json", out / "report.html"
+    json_path.write_text(json.dumps(report, indent=2))
+    html_path.write_text(render_html(report, _worst_frames(fr, rows)))
+    lap("write")
+    seconds["total"] = time.perf_counter() - t0
+    return EvaluateResult(report, json_path, html_path, faces_dir, seconds)
 
 
-def _worst_frames(fr: _Frames, rows: list[dict], k: int = 4) -> list[tuple[int, float, np.ndarray, np.ndarray]]:
+def _worst_frames(fr: _Frames, rows: list[dict], k: int = 4) -> list[WorstFrame]:
     """(frame, distance to src, swapped region, dst region) of the k frames least like the src identity."""
     order = sorted(range(len(rows)), key=lambda i: -rows[i]["id_dist_src"])[:k]
     return [(rows[i]["frame"], rows[i]["id_dist_src"], fr.swp_region[i], fr.dst_region[i]) for i in order]
@@ -258,154 +296,43 @@ def _worst_frames(fr: _Frames, rows: list[dict], k: int = 4) -> list[tuple[int, 
 
 # ---- text ---------------------------------------------------------------------------------------------------
 
-_ORDER = [
-    ("id_dist_src", "identity distance to src (lower=src)"),
-    ("id_dist_dst", "identity distance to dst"),
-    ("id_frac_src", "frames read as src (< 0.6)"),
-    ("id_retrieval", "ID retrieval top-1"),
-    ("pose_err_l2", "pose error L2 (deg)"),
-    ("pose_err_yaw", "  yaw (deg)"),
-    ("pose_err_pitch", "  pitch (deg)"),
-    ("pose_err_roll", "  roll (deg)"),
-    ("expression_err", "expression error (eye dist.)"),
-    ("gaze_err", "gaze error (eye widths)"),
-    ("flicker_ratio", "flicker ratio (1 = as dst)"),
-    ("landmark_jitter_ratio", "landmark jitter ratio"),
-    ("sharpness_ratio", "sharpness / src"),
-    ("fid", "FID src vs swapped"),
-    ("kid", "KID src vs swapped"),
-]
 
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
-
-
-def _rows(report: dict[str, Any]) -> list[tuple[str, str, dict]]:
-    m = report["metrics"]
-    return [(k, label, m[k]) for k, label in _ORDER if k in m]
-
-
-def format_summary(report: dict[str, Any]) -> str:
-    """A one-screen text summary: one line per metric with its N, then notes."""
-    fr = report["frames"]
+def format_summary(report: EvaluateResult | dict[str, Any]) -> str:
+    """A one-screen text summary of a result or a report dict: one line per metric with its N, then notes."""
+    r = _load(report)
+    fr = r["frames"]
     lines = [
-        f"facelab evaluate ({report['version']}): {fr['evaluated']} frames, {len(fr['skipped'])} skipped, "
+        f"facelab evaluate ({r['version']}): {fr['evaluated']} frames, {len(fr['skipped'])} skipped, "
         f"{fr['src_faces']} src faces",
     ]
-    lines += [f"  {label:<40} {_fmt(v['value']):>10}   N={v['n']}" for _, label, v in _rows(report)]
-    lines += [f"note: {n}" for n in report.get("notes", [])]
+    lines += [f"  {label:<40} {format_value(v['value']):>10}   N={v['n']}" for _, label, v in metric_rows(r)]
+    lines += [f"note: {n}" for n in r.get("notes", [])]
     return "\n".join(lines)
 
 
-def _load(r: dict[str, Any] | str | Path) -> dict[str, Any]:
+def _load(r: EvaluateResult | dict[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(r, EvaluateResult):
+        return r.report
     if isinstance(r, dict):
         return r
     p = Path(r)
     return json.loads((p / "report.json" if p.is_dir() else p).read_text())
 
 
-def compare(report_a: dict[str, Any] | str | Path, report_b: dict[str, Any] | str | Path) -> str:
-    """Metrics of two reports (dicts, report.json paths or report folders) side by side, with B - A."""
+def compare(
+    report_a: EvaluateResult | dict[str, Any] | str | Path, report_b: EvaluateResult | dict[str, Any] | str | Path
+) -> str:
+    """Metrics of two reports (results, dicts, report.json paths or report folders) side by side, with B - A."""
     a, b = _load(report_a), _load(report_b)
     lines = [f"{'metric':<40} {'A':>10} {'B':>10} {'B - A':>10}   N (A/B)"]
     if a.get("version") != b.get("version"):
         lines.append(f"warning: metric versions differ ({a.get('version')} vs {b.get('version')})")
-    for key, label in _ORDER:
+    for key, label in METRIC_LABELS:
         va, vb = a["metrics"].get(key), b["metrics"].get(key)
         if va is None and vb is None:
             continue
         xa, xb = (va or {}).get("value"), (vb or {}).get("value")
-        diff = _fmt(xb - xa) if xa is not None and xb is not None else "n/a"
+        diff = format_value(xb - xa) if xa is not None and xb is not None else "n/a"
         na, nb = (va or {}).get("n", "-"), (vb or {}).get("n", "-")
-        lines.append(f"{label:<40} {_fmt(xa):>10} {_fmt(xb):>10} {diff:>10}   {na}/{nb}")
+        lines.append(f"{label:<40} {format_value(xa):>10} {format_value(xb):>10} {diff:>10}   {na}/{nb}")
     return "\n".join(lines)
-
-
-# ---- HTML ---------------------------------------------------------------------------------------------------
-
-
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _plots(rows: list[dict]) -> list[tuple[str, str]]:
-    """(title, base64 PNG) of per-frame curves and histograms."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    f = [r["frame"] for r in rows]
-    out = []
-    for title, keys in [
-        ("Identity distance per frame", ["id_dist_src", "id_dist_dst"]),
-        ("Pose error per frame (deg)", ["yaw_err", "pitch_err", "roll_err"]),
-        ("Expression error per frame", ["expression_err"]),
-        ("Gaze error per frame", ["gaze_err"]),
-    ]:
-        if keys[0] not in rows[0]:
-            continue
-        fig, ax = plt.subplots(figsize=(7, 2.6))
-        for k in keys:
-            ax.plot(f, [r[k] for r in rows], marker=".", label=k)
-        if keys[0] == "id_dist_src":
-            ax.axhline(M.SAME_PERSON, color="gray", ls="--", lw=1, label="same-person threshold")
-        ax.set_xlabel("frame")
-        ax.legend(fontsize=7)
-        out.append((title, _png(fig)))
-    for title, key in [
-        ("Histogram: identity distance to src", "id_dist_src"),
-        ("Histogram: expression error", "expression_err"),
-    ]:
-        fig, ax = plt.subplots(figsize=(4, 2.6))
-        ax.hist([r[key] for r in rows], bins=min(30, max(5, len(rows) // 3)))
-        ax.set_xlabel(key)
-        out.append((title, _png(fig)))
-    return out
-
-
-def _img_tag(rgb: np.ndarray, alt: str) -> str:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    data = base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def render_html(report: dict[str, Any], worst: list[tuple[int, float, np.ndarray, np.ndarray]]) -> str:
-    """A self-contained page: metric table, notes, plots, worst frames (swapped | dst)."""
-    table = "".join(
-        f"<tr><td>{html.escape(label.strip())}</td><td>{_fmt(v['value'])}</td><td>{v['n']}</td></tr>"
-        for _, label, v in _rows(report)
-    )
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.get("notes", []))
-    plots = "".join(
-        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{b}"><figcaption>{html.escape(t)}'
-        "</figcaption></figure>"
-        for t, b in _plots(report["per_frame"])
-    )
-    worst_html = "".join(
-        f"<figure>{_img_tag(np.hstack([s, d]), f'frame {i}')}<figcaption>frame {i}: distance to src {dist:.3f}"
-        " (swapped | dst)</figcaption></figure>"
-        for i, dist, s, d in worst
-    )
-    fr = report["frames"]
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>facelab evaluate</title>
-<style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px}}td:nth-child(2){{text-align:right}}
-figure{{display:inline-block;margin:6px}}figcaption{{font-size:80%}}</style></head><body>
-<h1>Face-swap evaluation</h1>
-<p>{html.escape(report["inputs"]["swapped"])} &mdash; src {html.escape(report["inputs"]["src"])},
-dst {html.escape(report["inputs"]["dst"])}; {fr["evaluated"]} frames evaluated, {len(fr["skipped"])} skipped;
-metrics {html.escape(report["version"])}</p>
-<table id="metrics"><tr><th>metric</th><th>value</th><th>N</th></tr>{table}</table>
-<ul>{notes}</ul>
-<h2>Per frame</h2><div id="plots">{plots}</div>
-<h2>Frames least like the src identity</h2><div id="worst">{worst_html}</div>
-</body></html>
-"""

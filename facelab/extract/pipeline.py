@@ -54,10 +54,34 @@ class ExtractSummary:
     unreadable: list[str] = field(default_factory=list)
     resumed_from: int = 0
     seconds: float = 0.0
+    only_like: str | None = None  # the reference photo of the identity filter, if one was used
 
     @property
     def fps(self) -> float:
         return self.frames_read / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def already_done(self) -> bool:
+        """Nothing was read because an earlier run completed this extraction."""
+        return self.frames_read == 0 and bool(self.resumed_from) and not self.faces_written
+
+    def summary(self) -> str:
+        if self.already_done:
+            return f"{self.source}: already extracted into {self.output} (use --force to redo)"
+        resumed = ", resumed at " + str(self.resumed_from) if self.resumed_from else ""
+        lines = [
+            f"{self.frames_read} frames read, {self.faces_written} faces written to {self.output} "
+            f"({self.fps:.1f} frames/s{resumed})"
+        ]
+        if self.frames_without_face:
+            shown = ", ".join(self.frames_without_face[:10]) + (" ..." if len(self.frames_without_face) > 10 else "")
+            n = len(self.frames_without_face)
+            lines.append(f"{n} frames with no face: {shown} (full list in {SUMMARY_FILE})")
+        if self.faces_rejected_identity:
+            lines.append(f"{self.faces_rejected_identity} faces skipped as not like {self.only_like}")
+        if self.unreadable:
+            lines.append(f"{len(self.unreadable)} unreadable images skipped")
+        return "\n".join(lines)
 
 
 def face_meta(
@@ -144,7 +168,7 @@ def extract(
     state = _State(out)
     key = str(source.resolve())
     st = {"next": 0, "complete": False} if force else state.get(key)
-    summary = ExtractSummary(str(source), str(out), resumed_from=st["next"])
+    summary = ExtractSummary(str(source), str(out), resumed_from=st["next"], only_like=cfg.only_like)
     if st["complete"]:
         log.info("%s: already extracted into %s (use --force to redo)", source, out)
         return summary

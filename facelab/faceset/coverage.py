@@ -11,11 +11,12 @@ a scaled-orthographic fit of the rigid points (nose, eye corners) gives the head
 from the rotated mean face is rotated back into the face plane. A turned or tilted head then reads the same as a
 frontal one (within 0.02 on the mean face at +-45 yaw / +-25 pitch), where raw 2D ratios drift by as much as a
 smile (a 20 degree pitch moves the mouth corners against the protruding lip centre by ~0.07 IOD).
+
+The heatmap PNG is drawn by ``facelab.faceset.coverage_plot``; this module only counts (and prints).
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from facelab.config import CoverageConfig
 from facelab.faceset.info import POSE_EDGES, pose_histogram
 from facelab.faceset.meta import FaceMeta
 from facelab.geometry.landmarks68 import MEAN_FACE_3D
-from facelab.io.atomic import write_atomic
 
 # Pose bins: the 15-degree grid of ``faceset info`` so both commands name the same bins.
 YAW_EDGES: tuple[float, ...] = tuple(float(e) for e in POSE_EDGES)
@@ -42,8 +43,8 @@ MOUTH_LABELS: tuple[str, ...] = ("closed", "parted", "open", "wide")
 SMILE_EDGES: tuple[float, ...] = (0.03, 0.07)
 SMILE_LABELS: tuple[str, ...] = ("none", "slight", "broad")
 # Thin bin: dst holds at least MIN_DST faces there and src real holds less than THIN_FRACTION of dst's share.
-MIN_DST = 5
-THIN_FRACTION = 0.5
+MIN_DST = CoverageConfig.min_dst
+THIN_FRACTION = CoverageConfig.fraction
 GROUPS = ("src", "synthetic", "dst")  # src = real src faces; synthetic = generated faces in the src faceset
 
 # Rigid points for the head-rotation fit: nose bridge + base and the four eye corners. Brows, lids, lips and jaw
@@ -275,7 +276,7 @@ def format_coverage(cov: Coverage, min_dst: int = MIN_DST, fraction: float = THI
     ]
     yaw_labels = [f"{YAW_EDGES[i]:+.0f}..{YAW_EDGES[i + 1]:+.0f}" for i in range(len(YAW_EDGES) - 1)]
     pitch_labels = [f"{PITCH_EDGES[j]:+.0f}..{PITCH_EDGES[j + 1]:+.0f}" for j in range(len(PITCH_EDGES) - 1)]
-    rows, cols = _populated(cov.pose)
+    rows, cols = populated_bins(cov.pose)
     # pitch up at the top, as on the face
     lines += _grid(cov.pose, "pitch\\yaw", [pitch_labels[j] for j in rows[::-1]], rows[::-1], cols, yaw_labels, True)
     lines += ["", "expression: faces per mouth (rows) x smile (columns) bin; cell = src real/dst, +N synthetic"]
@@ -301,7 +302,7 @@ def format_coverage(cov: Coverage, min_dst: int = MIN_DST, fraction: float = THI
     return "\n".join(lines)
 
 
-def _populated(counts: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
+def populated_bins(counts: dict[str, np.ndarray]) -> tuple[list[int], list[int]]:
     """Pitch rows and yaw columns that hold any face in any group (+1 bin of margin), in ascending order."""
     total = sum(counts[g] for g in GROUPS)
     yi, pj = np.nonzero(total)
@@ -344,102 +345,3 @@ def _grid(
 
 def _counts(d: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in d.items())
-
-
-# --- plot ----------------------------------------------------------------------------------------------------------
-
-
-def plot_coverage(cov: Coverage, png_path: str | Path, min_dst: int = MIN_DST, fraction: float = THIN_FRACTION) -> None:
-    """Write a PNG: pose (top) and expression (bottom) heatmaps of src real / dst / dst share minus src share.
-
-    Cells are annotated with counts, ``+N`` for synthetic src faces; thin bins are outlined in the third column
-    with the number of src faces they lack.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    fig = Figure(figsize=(15, 9.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)  # Agg explicitly: headless, never touches pyplot's global state
-    axes = fig.subplots(2, 3)
-    thin = cov.thin_bins(min_dst=min_dst, fraction=fraction)
-    rows, cols = _populated(cov.pose)
-    ye = np.asarray(YAW_EDGES)[cols[0] : cols[-1] + 2]
-    pe = np.asarray(PITCH_EDGES)[rows[0] : rows[-1] + 2]
-    nm, ns = cov.expression["dst"].shape
-    specs = [
-        # (kind, counts, x edges, y edges, slice of the count arrays shown, x label, y label)
-        ("pose", cov.pose, ye, pe, (slice(cols[0], cols[-1] + 1), slice(rows[0], rows[-1] + 1)), "yaw", "pitch"),
-        (
-            "expression",
-            cov.expression,
-            np.arange(nm + 1),
-            np.arange(ns + 1),
-            (slice(None), slice(None)),
-            "mouth",
-            "smile",
-        ),
-    ]
-    t = cov.totals
-    for r, (kind, counts, xe, ye_, sl, xl, yl) in enumerate(specs):
-        src, syn, dst = (counts[g][sl] for g in GROUPS)
-        share = dst / max(dst.sum(), 1) - src / max(src.sum(), 1)
-        panels = [
-            (src, f"src real ({t['src']}; +N synthetic)", "viridis", None),
-            (dst, f"dst ({t['dst']})", "viridis", None),
-            (share * 100, "dst share - src share (points); thin bins boxed", "RdBu_r", np.abs(share).max() * 100 or 1),
-        ]
-        for c, (data, title, cmap, lim) in enumerate(panels):
-            ax = axes[r, c]
-            kw = {"vmin": -lim, "vmax": lim} if lim is not None else {}
-            mesh = ax.pcolormesh(xe, ye_, data.T, cmap=cmap, **kw)  # rows of C are the second index
-            fig.colorbar(mesh, ax=ax, label="faces" if lim is None else "percentage points")
-            for i, j in np.ndindex(data.shape):
-                if not (src[i, j] or dst[i, j] or syn[i, j]):
-                    continue
-                text = f"{data[i, j]:+.1f}" if lim is not None else str(int(data[i, j]))
-                if c == 0 and syn[i, j]:
-                    text += f"\n+{syn[i, j]}"
-                # readable on both ends of the colormap: white on dark viridis and on saturated red/blue
-                dark = abs(data[i, j]) > 0.6 * lim if lim is not None else data[i, j] < 0.6 * max(data.max(), 1)
-                ax.text(
-                    (xe[i] + xe[i + 1]) / 2,
-                    (ye_[j] + ye_[j + 1]) / 2,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if dark else "black",
-                )
-            ax.set(xlabel=xl, ylabel=yl, title=f"{kind}: {title}")
-            if kind == "pose":
-                ax.set(xticks=xe, yticks=ye_)
-                ax.tick_params(axis="x", labelrotation=90)
-            else:
-                ax.set(xticks=np.arange(nm) + 0.5, yticks=np.arange(ns) + 0.5)
-                ax.set_xticklabels(MOUTH_LABELS)
-                ax.set_yticklabels(SMILE_LABELS)
-            if c == 2:
-                offset = (sl[0].start or 0, sl[1].start or 0)
-                for b in thin:
-                    if b.kind != kind:
-                        continue
-                    i, j = b.index[0] - offset[0], b.index[1] - offset[1]
-                    ax.add_patch(
-                        Rectangle((xe[i], ye_[j]), xe[i + 1] - xe[i], ye_[j + 1] - ye_[j], fill=False, lw=2, ec="k")
-                    )
-                    # two short lines: "need 206" on one line runs into the next cell at this font size
-                    ax.text(
-                        xe[i],
-                        ye_[j + 1],
-                        f"need\n{b.deficit}",
-                        ha="left",
-                        va="top",
-                        fontsize=7,
-                        fontweight="bold",
-                        bbox={"fc": "white", "ec": "none", "alpha": 0.75, "pad": 1.0},  # legible on dark cells
-                    )
-    fig.suptitle(f"coverage of {cov.src_name} against {cov.dst_name}")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    write_atomic(Path(png_path), buf.getvalue())

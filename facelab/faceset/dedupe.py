@@ -11,11 +11,12 @@ not all compared with each other at full resolution.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from facelab.config import DedupeConfig
 from facelab.errors import FacelabError, MediaError
 from facelab.faceset.index import load_metas
 from facelab.faceset.sort import read_small, thread_map
@@ -28,7 +29,7 @@ _EPS = 1e-5  # float32 slack so a lower bound never prunes a true pair
 _BLOCK_ELEMS = 1 << 22  # ~16 MB of float32 per vectorised step
 
 
-def find_duplicates(folder: str | Path, threshold: float = 0.015) -> list[tuple[Path, Path]]:
+def find_duplicates(folder: str | Path, threshold: float = DedupeConfig.threshold) -> list[tuple[Path, Path]]:
     """(duplicate, kept) pairs, in name order of the duplicate.
 
     Faces closer than ``threshold`` (mean absolute difference of 64x64 grayscale in [0, 1]) are near-duplicates.
@@ -46,15 +47,6 @@ def find_duplicates(folder: str | Path, threshold: float = 0.015) -> list[tuple[
     x = np.stack([imgs[i] for i in ok]).astype(np.float32) / 255.0 if ok else np.zeros((0, SIDE, SIDE), np.float32)
     dup_of = claim_duplicates(len(paths), candidate_pairs(x, threshold), blur, verifier(x, threshold))
     return [(paths[d], paths[dup_of[d]]) for d in sorted(dup_of)]
-
-
-def near_pairs(x: np.ndarray, threshold: float) -> np.ndarray:
-    """(K, 2) index pairs (i < j) of images in ``x`` (N, S, S) with mean |x_i - x_j| < ``threshold``."""
-    pairs = candidate_pairs(x, threshold)
-    n = len(x)
-    for feats, limit in ((_pool(x, _LEVELS[1]), threshold + _EPS), (x.reshape(n, -1), threshold)):
-        pairs = pairs[_pair_distances(feats, pairs) < limit]
-    return pairs
 
 
 def candidate_pairs(x: np.ndarray, threshold: float) -> np.ndarray:
@@ -137,13 +129,3 @@ def _sweep_pairs(brightness: np.ndarray, feats: np.ndarray, limit: float) -> np.
             out.append(np.stack([order[r[keep]], order[c[keep]]], axis=1))
     pairs = np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
     return np.sort(pairs, axis=1).astype(np.int64)
-
-
-def _pair_distances(feats: np.ndarray, pairs: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    step = max(1, _BLOCK_ELEMS // feats.shape[1])
-    out = np.empty(len(pairs), dtype=np.float64)
-    for s in range(0, len(pairs), step):
-        p = pairs[s : s + step]
-        out[s : s + step] = np.abs(feats[p[:, 0]] - feats[p[:, 1]]).mean(-1, dtype=np.float64)
-    return out

@@ -55,6 +55,14 @@ DFL_FACE_TYPES = {
 class ImportSummary:
     converted: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
+    output: str = ""  # the facelab faceset written
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.converted} DFL faces converted into {self.output}"
+            + (f"; {len(self.skipped)} skipped" if self.skipped else "")
+        ]
+        return "\n".join(lines + [f"  skipped {path}: {why}" for path, why in self.skipped[:20]])
 
 
 # --- restricted unpickler --------------------------------------------------------------------------------------
@@ -485,18 +493,6 @@ def _load(path: Path, decode: bool) -> tuple[bytes, list[_Seg], FaceMeta]:
     return data, segs, _to_meta(d, path, shape, image)
 
 
-def read_dfl_faceset(folder: str | Path, *, blur: bool = True) -> list[tuple[Path, FaceMeta]]:
-    """(path, meta) of every readable DFL face in a folder, in name order; unsafe or foreign files are skipped
-    with a warning. ``blur=False`` skips decoding the pixels (blur scores are then 0)."""
-    out = []
-    for p in face_files(folder):
-        try:
-            out.append((p, _load(p, decode=blur)[2]))
-        except FacesetError as e:
-            log.warning("skipping %s: %s", p, e)
-    return out
-
-
 # --- import -----------------------------------------------------------------------------------------------------
 
 
@@ -516,7 +512,7 @@ def import_dfl(
     if out.resolve() == src.resolve():
         raise FacesetError(f"{out}: output folder must differ from the DFL folder (the originals are kept)")
     ensure_writable_dir(out)
-    summary = ImportSummary()
+    summary = ImportSummary(output=str(out_dir))
     taken: dict[str, Path] = {}
     for done, p in enumerate(files, 1):
         target = out / f"{p.stem}.jpg"

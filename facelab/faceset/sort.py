@@ -72,13 +72,6 @@ def color_histograms(paths: Sequence[Path]) -> np.ndarray:
     return np.stack(thread_map(hist, paths)).astype(np.float32)
 
 
-def bhattacharyya(hists: np.ndarray, i: int) -> np.ndarray:
-    """Sum over channels of the Bhattacharyya distance of every histogram to histogram ``i``: the same value as
-    ``cv2.compareHist(.., HISTCMP_BHATTACHARYYA)`` summed over channels, for all N at once."""
-    roots = _hist_roots(hists)
-    return _bhatt_to(roots, roots[:, i, :]).astype(np.float64)
-
-
 def hist_chain(hists: np.ndarray) -> list[int]:
     """Greedy nearest-neighbour chain from face 0: each next face is the unvisited one closest to the current
     (lowest index on ties). O(N^2) like DFL's, but one matrix-vector product per step instead of N compareHist calls."""

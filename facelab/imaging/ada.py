@@ -519,8 +519,8 @@ class AugmentPipe(nn.Module):
     """bgc pipeline; every op fires per image with probability p.
 
     ``p`` is a float32 scalar buffer (saved in ``state_dict``, moved by ``.to()``); set it with ``set_p`` or let an
-    ``AdaController`` drive it. The keyword multipliers scale ``p`` per op (0 disables an op). A fixed-strength
-    pipe is just ``AugmentPipe(p=0.2)``.
+    ``AdaController`` drive it. The keyword multipliers, one per name in ``OPS`` (default 1), scale ``p`` per op
+    (0 disables an op). A fixed-strength pipe is just ``AugmentPipe(p=0.2)``.
 
     ``forward`` runs in fp32 with autocast off and returns the input's dtype; it is differentiable w.r.t. the images
     (twice, for R1 through the pipe). At ``p == 0`` it returns its input object unchanged. Colour ops need 3
@@ -528,28 +528,15 @@ class AugmentPipe(nn.Module):
 
     p: Tensor
 
-    def __init__(
-        self,
-        p: float = 0.0,
-        xflip: float = 1,
-        rotate90: float = 1,
-        xint: float = 1,
-        scale: float = 1,
-        rotate: float = 1,
-        aniso: float = 1,
-        xfrac: float = 1,
-        brightness: float = 1,
-        contrast: float = 1,
-        lumaflip: float = 1,
-        hue: float = 1,
-        saturation: float = 1,
-    ) -> None:
+    def __init__(self, p: float = 0.0, **multipliers: float) -> None:
         super().__init__()
+        unknown = sorted(set(multipliers) - set(OPS))
+        if unknown:
+            raise TypeError(f"AugmentPipe: unknown op(s) {', '.join(unknown)}; ops are {', '.join(OPS)}")
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be in [0, 1], got {p}")
         self.register_buffer("p", torch.tensor(float(p), dtype=torch.float32))
-        values = (xflip, rotate90, xint, scale, rotate, aniso, xfrac, brightness, contrast, lumaflip, hue, saturation)
-        self.multipliers: dict[str, float] = {op: float(v) for op, v in zip(OPS, values, strict=True)}
+        self.multipliers: dict[str, float] = {op: float(multipliers.get(op, 1)) for op in OPS}
         if any(v < 0 for v in self.multipliers.values()):
             raise ValueError("multipliers must be >= 0")
 

@@ -10,6 +10,7 @@ If a mask selects fewer than 2 pixels there is nothing to match and the image is
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,11 @@ import cv2
 import numpy as np
 
 CT_MODES: tuple[str, ...] = ("none", "rct", "lct", "mkl", "idt", "sot")
+
+Mask = np.ndarray | None  # (H, W) or (H, W, 1); None = every pixel
+Seed = np.random.Generator | int | None  # None = seed 0 (reproducible by default)
+# (all image pixels (N, 3) float64, image selection or None, selected reference pixels (M, 3) float64) -> (N, 3)
+PixelMap = Callable[[np.ndarray, np.ndarray | None, np.ndarray], np.ndarray]
 
 _EPS = 1e-5
 
@@ -28,7 +34,7 @@ def _check_image(image: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
-def _selection(mask: np.ndarray | None, image: np.ndarray, name: str) -> np.ndarray | None:
+def _selection(mask: Mask, image: np.ndarray, name: str) -> np.ndarray | None:
     """Flat boolean selection of an image's pixels (None = all)."""
     if mask is None:
         return None
@@ -41,7 +47,7 @@ def _selection(mask: np.ndarray | None, image: np.ndarray, name: str) -> np.ndar
 
 
 def _pixels(
-    image: np.ndarray, reference: np.ndarray, image_mask: np.ndarray | None, reference_mask: np.ndarray | None
+    image: np.ndarray, reference: np.ndarray, image_mask: Mask, reference_mask: Mask
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray] | None:
     """(all image pixels (N, 3) float64, image selection or None, selected reference pixels (M, 3) float64),
     or None when a mask leaves fewer than 2 pixels."""
@@ -66,6 +72,16 @@ def _unchanged(image: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
 
 
+def _recolor(
+    image: np.ndarray, reference: np.ndarray, image_mask: Mask, reference_mask: Mask, fit: PixelMap
+) -> np.ndarray:
+    """``fit`` applied to the image's pixels in RGB (the image unchanged when a mask leaves fewer than 2 pixels)."""
+    px = _pixels(image, reference, image_mask, reference_mask)
+    if px is None:
+        return _unchanged(image)
+    return _finish(fit(*px), np.shape(image))
+
+
 def _mean_cov(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mu = x.mean(axis=0)
     d = x - mu
@@ -81,12 +97,7 @@ def _sqrtm_sym(c: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------- rct
 
 
-def rct(
-    image: np.ndarray,
-    reference: np.ndarray,
-    image_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-) -> np.ndarray:
+def rct(image: np.ndarray, reference: np.ndarray, image_mask: Mask = None, reference_mask: Mask = None) -> np.ndarray:
     """Reinhard color transfer: per-channel mean/std matching in OpenCV Lab (L 0..100, a/b about ±127)."""
     image = _check_image(image, "image")
     reference = _check_image(reference, "reference")
@@ -112,39 +123,21 @@ def rct(
 # --------------------------------------------------------------------------------------------------- lct / mkl
 
 
-def lct(
-    image: np.ndarray,
-    reference: np.ndarray,
-    image_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """Linear color transfer in RGB: x' = Q_r Q_i^-1 (x - mu_i) + mu_r, Q = sqrt(covariance + 1e-5 I)."""
-    px = _pixels(image, reference, image_mask, reference_mask)
-    if px is None:
-        return _unchanged(image)
-    x, sel, r = px
+def _lct(x: np.ndarray, sel: np.ndarray | None, r: np.ndarray) -> np.ndarray:
     mu_i, cov_i = _mean_cov(x if sel is None else x[sel])
     mu_r, cov_r = _mean_cov(r)
     q_i = _sqrtm_sym(cov_i + _EPS * np.eye(3))
     q_r = _sqrtm_sym(cov_r + _EPS * np.eye(3))
     t = q_r @ np.linalg.inv(q_i)
-    return _finish((x - mu_i) @ t.T + mu_r, np.shape(image))
+    return (x - mu_i) @ t.T + mu_r
 
 
-def mkl(
-    image: np.ndarray,
-    reference: np.ndarray,
-    image_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """Monge-Kantorovich linear transfer: the covariance-matching linear map that moves colours the least.
+def lct(image: np.ndarray, reference: np.ndarray, image_mask: Mask = None, reference_mask: Mask = None) -> np.ndarray:
+    """Linear color transfer in RGB: x' = Q_r Q_i^-1 (x - mu_i) + mu_r, Q = sqrt(covariance + 1e-5 I)."""
+    return _recolor(image, reference, image_mask, reference_mask, _lct)
 
-    With cov_i = Ua Da^2 Ua^T and Da Ua^T cov_r Ua Da = Uc Dc^2 Uc^T, T = Ua Da^-1 Uc Dc Uc^T Da^-1 Ua^T (symmetric)
-    and x' = (x - mu_i) T + mu_r."""
-    px = _pixels(image, reference, image_mask, reference_mask)
-    if px is None:
-        return _unchanged(image)
-    x, sel, r = px
+
+def _mkl(x: np.ndarray, sel: np.ndarray | None, r: np.ndarray) -> np.ndarray:
     mu_i, cov_i = _mean_cov(x if sel is None else x[sel])
     mu_r, cov_r = _mean_cov(r)
     w_a, u_a = np.linalg.eigh(cov_i)
@@ -154,7 +147,15 @@ def mkl(
     dc = np.sqrt(np.clip(w_c, 0.0, None))
     a = u_a / da[None, :]  # Ua Da^-1
     t = a @ (u_c * dc) @ u_c.T @ a.T
-    return _finish((x - mu_i) @ t + mu_r, np.shape(image))
+    return (x - mu_i) @ t + mu_r
+
+
+def mkl(image: np.ndarray, reference: np.ndarray, image_mask: Mask = None, reference_mask: Mask = None) -> np.ndarray:
+    """Monge-Kantorovich linear transfer: the covariance-matching linear map that moves colours the least.
+
+    With cov_i = Ua Da^2 Ua^T and Da Ua^T cov_r Ua Da = Uc Dc^2 Uc^T, T = Ua Da^-1 Uc Dc Uc^T Da^-1 Ua^T (symmetric)
+    and x' = (x - mu_i) T + mu_r."""
+    return _recolor(image, reference, image_mask, reference_mask, _mkl)
 
 
 # --------------------------------------------------------------------------------------------------- idt
@@ -177,29 +178,10 @@ def _cdfs(t: np.ndarray, bins: int) -> np.ndarray:
     return cdf / cdf[:, -1:]
 
 
-def idt(
-    image: np.ndarray,
-    reference: np.ndarray,
-    image_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-    *,
-    rng: np.random.Generator | int | None = None,
-    n_rot: int = 20,
-    bins: int = 256,
-    relaxation: float | None = None,
+def _idt(
+    x: np.ndarray, sel: np.ndarray | None, r: np.ndarray, gen: np.random.Generator, n_rot: int, bins: int, relax: float
 ) -> np.ndarray:
-    """Pitié's iterative distribution transfer: ``n_rot`` random 3D rotations, each matching the three rotated
-    1D marginals by ``bins``-bin CDFs over the joint range, moving by ``relaxation`` (default 1 / n_rot, as DFL).
-
-    DFL's default under-converges (about 60 % of the way on a typical pair); relaxation=0.2 gets close to sot.
-    ``rng`` None means seed 0 (reproducible by default)."""
-    px = _pixels(image, reference, image_mask, reference_mask)
-    if px is None:
-        return _unchanged(image)
-    x, sel, r = px
     x, r = x.T.copy(), r.T.copy()  # (3, N): contiguous rows make the per-axis reductions fast
-    gen = np.random.default_rng(0 if rng is None else rng)
-    relax = 1.0 / n_rot if relaxation is None else relaxation
     axes = np.arange(3)[:, None]
     for _ in range(n_rot):
         rot = _random_rotation(gen)
@@ -218,7 +200,29 @@ def idt(
         w = tx - i0
         moved = f[axes, i0] * (1.0 - w) + f[axes, i0 + 1] * w
         x = x + relax * (rot.T @ ((moved - tx) / scale))  # back to RGB (rot is orthogonal)
-    return _finish(x.T, np.shape(image))
+    return x.T
+
+
+def idt(
+    image: np.ndarray,
+    reference: np.ndarray,
+    image_mask: Mask = None,
+    reference_mask: Mask = None,
+    *,
+    relaxation: float | None = None,
+    n_rot: int = 20,
+    bins: int = 256,
+    rng: Seed = None,
+) -> np.ndarray:
+    """Pitié's iterative distribution transfer: ``n_rot`` random 3D rotations, each matching the three rotated
+    1D marginals by ``bins``-bin CDFs over the joint range, moving by ``relaxation`` (default 1 / n_rot, as DFL).
+
+    DFL's default under-converges (about 60 % of the way on a typical pair); relaxation=0.2 gets close to sot.
+    ``rng`` None means seed 0 (reproducible by default)."""
+    gen = np.random.default_rng(0 if rng is None else rng)
+    relax = 1.0 / n_rot if relaxation is None else relaxation
+    fit = functools.partial(_idt, gen=gen, n_rot=n_rot, bins=bins, relax=relax)
+    return _recolor(image, reference, image_mask, reference_mask, fit)
 
 
 # --------------------------------------------------------------------------------------------------- sot
@@ -236,31 +240,9 @@ def _resample_sorted(sorted_ref: np.ndarray, n: int) -> np.ndarray:
     return sorted_ref[:, i0] * (1.0 - w) + sorted_ref[:, i1] * w
 
 
-def sot(
-    image: np.ndarray,
-    reference: np.ndarray,
-    image_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-    *,
-    rng: np.random.Generator | int | None = None,
-    steps: int = 10,
-    directions: int = 30,
-    smooth: bool = False,
-    sigma_space: float = 16.0,
-    sigma_value: float = 5.0,
+def _sot(
+    x0: np.ndarray, sel: np.ndarray | None, r: np.ndarray, gen: np.random.Generator, steps: int, directions: int
 ) -> np.ndarray:
-    """Sliced optimal transport: each step projects on ``directions`` random unit vectors, matches sorted
-    projections (sort-and-advect) and moves by the mean displacement. Merge uses 10 x 30, training ct_mode 10 x 5.
-
-    ``smooth`` bilateral-filters the total displacement (sigma_space px, sigma_value) as DFL's merger does. It is
-    off by default: it adds ~0.1 s at 256 px, and as displacements are far below sigma_value=5 it is in effect a
-    49x49 Gaussian blur that gives back much of the match (sliced W1 to the reference ~6x higher on test photos).
-    Pixels outside ``image_mask`` follow the masked pixels' 1D maps (slower). ``rng`` None means seed 0."""
-    px = _pixels(image, reference, image_mask, reference_mask)
-    if px is None:
-        return _unchanged(image)
-    x0, sel, r = px
-    gen = np.random.default_rng(0 if rng is None else rng)
     x = x0.copy()
     outside = None if sel is None else ~sel
     for _ in range(steps):
@@ -287,23 +269,51 @@ def sot(
                 po = proj[d, outside]
                 adv[d, outside] = np.interp(po, sorted_s[d], target[d]) - po
         x += adv.T @ dirs / directions
-    if smooth:
-        shape = np.shape(image)
-        disp = (x - x0).reshape(shape).astype(np.float32)
-        disp = cv2.bilateralFilter(disp, 0, sigma_value, sigma_space)
-        x = x0 + disp.reshape(-1, 3)
-    return _finish(x, np.shape(image))
+    return x
+
+
+def _smoothed(
+    x0: np.ndarray, x: np.ndarray, shape: tuple[int, ...], sigma_space: float, sigma_value: float
+) -> np.ndarray:
+    """x0 plus the displacement x - x0 bilateral-filtered as an image of ``shape``."""
+    disp = (x - x0).reshape(shape).astype(np.float32)
+    disp = cv2.bilateralFilter(disp, 0, sigma_value, sigma_space)
+    return x0 + disp.reshape(-1, 3)
+
+
+def sot(
+    image: np.ndarray,
+    reference: np.ndarray,
+    image_mask: Mask = None,
+    reference_mask: Mask = None,
+    *,
+    steps: int = 10,
+    directions: int = 30,
+    smooth: bool = False,
+    sigma_space: float = 16.0,
+    sigma_value: float = 5.0,
+    rng: Seed = None,
+) -> np.ndarray:
+    """Sliced optimal transport: each step projects on ``directions`` random unit vectors, matches sorted
+    projections (sort-and-advect) and moves by the mean displacement. Merge uses 10 x 30, training ct_mode 10 x 5.
+
+    ``smooth`` bilateral-filters the total displacement (sigma_space px, sigma_value) as DFL's merger does. It is
+    off by default: it adds ~0.1 s at 256 px, and as displacements are far below sigma_value=5 it is in effect a
+    49x49 Gaussian blur that gives back much of the match (sliced W1 to the reference ~6x higher on test photos).
+    Pixels outside ``image_mask`` follow the masked pixels' 1D maps (slower). ``rng`` None means seed 0."""
+    gen = np.random.default_rng(0 if rng is None else rng)
+
+    def fit(x: np.ndarray, sel: np.ndarray | None, r: np.ndarray) -> np.ndarray:
+        moved = _sot(x, sel, r, gen, steps, directions)
+        return _smoothed(x, moved, np.shape(image), sigma_space, sigma_value) if smooth else moved
+
+    return _recolor(image, reference, image_mask, reference_mask, fit)
 
 
 # --------------------------------------------------------------------------------------------------- dispatch
 
 
-def _none(
-    image: np.ndarray,
-    reference: np.ndarray,
-    image_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-) -> np.ndarray:
+def _none(image: np.ndarray, reference: np.ndarray, image_mask: Mask = None, reference_mask: Mask = None) -> np.ndarray:
     return _unchanged(_check_image(image, "image"))
 
 
@@ -315,9 +325,9 @@ def transfer(
     mode: str,
     image: np.ndarray,
     reference: np.ndarray,
-    image_mask: np.ndarray | None = None,
-    reference_mask: np.ndarray | None = None,
-    rng: np.random.Generator | int | None = None,
+    image_mask: Mask = None,
+    reference_mask: Mask = None,
+    rng: Seed = None,
     **options: Any,
 ) -> np.ndarray:
     """Color transfer by name (one of ``CT_MODES``); ``rng`` and ``options`` (e.g. ``steps=10, directions=5`` for

@@ -10,6 +10,7 @@ thousand pixels of float math, not the whole frame, and every pixel outside that
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -288,48 +289,10 @@ def _blend(frame_roi: np.ndarray, face_roi: np.ndarray, mask_roi: np.ndarray) ->
     return out.astype(np.uint8)
 
 
-def paste(
-    frame: np.ndarray,
-    face: np.ndarray,
-    mask: np.ndarray,
-    face_to_frame: np.ndarray,
-    interpolation: int = cv2.INTER_CUBIC,
-) -> np.ndarray:
-    """Overlay ``face`` on a copy of ``frame`` through ``mask``: out = frame*(1-M) + face*M (DFL's overlay mode).
-
-    ``face`` (float32 [0, 1], any size) and ``mask`` (any size, e.g. process_mask's 4x output) cover the same
-    square; ``face_to_frame`` maps face pixels to frame pixels (see ``face_to_frame_matrix``). Returns uint8.
-    Only the bounding box of the warped mask is computed; nothing is pasted when the mask's >= 0.1 part spans
-    fewer than 4 px per side.
-    """
-    frame = _as_frame(frame)
-    out = frame.copy()
-    placed = _place(frame.shape, face, mask, face_to_frame, interpolation)
-    if placed is None:
-        return out
-    roi, m, face_roi = placed
-    out[roi] = _blend(frame[roi], face_roi, m)
-    return out
-
-
-def seamless_paste(
-    frame: np.ndarray,
-    face: np.ndarray,
-    mask: np.ndarray,
-    face_to_frame: np.ndarray,
-    interpolation: int = cv2.INTER_CUBIC,
-) -> np.ndarray:
-    """DFL's seamless mode: Poisson-clone the face (OpenCV NORMAL_CLONE) over the mask binarised at > 0.1, then
-    soft-paste the cloned pixels through the mask. Same arguments and ROI limit as ``paste``."""
-    frame = _as_frame(frame)
-    out = frame.copy()
-    # 2 px of frame around the mask: the Poisson boundary, and OpenCV clears the clone mask's outer pixel
-    placed = _place(frame.shape, face, mask, face_to_frame, interpolation, pad=2)
-    if placed is None:
-        return out
-    roi, m, face_roi = placed
-    frame_roi = frame[roi]
-    binary = np.where(m > 0.1, 255, 0).astype(np.uint8)
+def _poisson_clone(frame_roi: np.ndarray, face_roi: np.ndarray, mask_roi: np.ndarray) -> np.ndarray:
+    """The face Poisson-cloned (OpenCV NORMAL_CLONE) into ``frame_roi`` over the mask binarised at > 0.1, as float32
+    [0, 1] on the 8-bit grid (the clone works in uint8)."""
+    binary = np.where(mask_roi > 0.1, 255, 0).astype(np.uint8)
     # OpenCV zeroes the clone mask's 1-px frame before taking its bounding box; doing it here keeps our centre
     # consistent with that box, so the clone lands exactly where it came from
     binary[[0, -1], :] = 0
@@ -340,8 +303,42 @@ def seamless_paste(
         y0, y1, x0, x1 = box
         center = (x0 + (x1 - x0 + 1) // 2, y0 + (y1 - y0 + 1) // 2)
         src = cv2.seamlessClone(src, np.ascontiguousarray(frame_roi), binary, center, cv2.NORMAL_CLONE)
-    out[roi] = _blend(frame_roi, src.astype(np.float32) / 255.0, m)
+    return src.astype(np.float32) / 255.0
+
+
+def paste(
+    frame: np.ndarray,
+    face: np.ndarray,
+    mask: np.ndarray,
+    face_to_frame: np.ndarray,
+    interpolation: int = cv2.INTER_CUBIC,
+    seamless: bool = False,
+) -> np.ndarray:
+    """Overlay ``face`` on a copy of ``frame`` through ``mask``: out = frame*(1-M) + face*M (DFL's overlay mode).
+
+    ``face`` (float32 [0, 1], any size) and ``mask`` (any size, e.g. process_mask's 4x output) cover the same
+    square; ``face_to_frame`` maps face pixels to frame pixels (see ``face_to_frame_matrix``). Returns uint8.
+    Only the bounding box of the warped mask is computed; nothing is pasted when the mask's >= 0.1 part spans
+    fewer than 4 px per side.
+
+    ``seamless`` is DFL's seamless mode: Poisson-clone the face (OpenCV NORMAL_CLONE) over the mask binarised at
+    > 0.1 first, then soft-paste the cloned pixels through the mask.
+    """
+    frame = _as_frame(frame)
+    out = frame.copy()
+    # seamless: 2 px of frame around the mask, the Poisson boundary (and OpenCV clears the clone mask's outer pixel)
+    placed = _place(frame.shape, face, mask, face_to_frame, interpolation, pad=2 if seamless else 0)
+    if placed is None:
+        return out
+    roi, m, face_roi = placed
+    if seamless:
+        face_roi = _poisson_clone(frame[roi], face_roi, m)
+    out[roi] = _blend(frame[roi], face_roi, m)
     return out
+
+
+# DFL's seamless mode (merge blend "seamless"); same arguments and ROI limit as ``paste``
+seamless_paste = functools.partial(paste, seamless=True)
 
 
 # --------------------------------------------------------------------------------------------------- face effects

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +56,12 @@ class MergeSummary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.frames} frames, {self.faces_swapped} faces swapped ({self.fps:.1f} frames/s) -> {self.output}; "
+            f"settings in {self.output.rstrip('/')}.merge.json"
+        )
 
 
 # --- where the faces are -------------------------------------------------------------------------------------------
@@ -141,15 +147,24 @@ class LiveFaces:
 
 @dataclass
 class _Job:
-    frame_pos: int
     landmarks: np.ndarray
     crop: np.ndarray  # model input, float32 RGB [0,1] (res, res, 3)
     motion: tuple[float, float] = (0.0, 0.0)  # face centre displacement since the previous frame, frame px
     stored: np.ndarray | None = None  # stored-polygon mask in crop space (mask mode "stored"), None = none stored
 
 
+@dataclass
+class MergedFrame:
+    """One dst frame after the merge: what ``merge`` writes and the contact sheet shows."""
+
+    frame: Frame  # the dst frame as decoded (its image untouched)
+    image: np.ndarray  # uint8 RGB with the faces swapped
+    mask: np.ndarray | None  # float32 (H, W) blend mask in frame space, max over faces; None unless asked for
+    faces: int  # faces swapped in this frame
+
+
 class Merger:
-    """A trained model plus merge settings; ``merge_frame`` swaps the faces of one frame."""
+    """A trained model plus merge settings; ``merged_frames`` swaps the faces of a run of frames with it."""
 
     def __init__(self, model: SAEHD, model_cfg: ModelConfig, cfg: MergeConfig, device: torch.device | None = None):
         self.model, self.mcfg, self.cfg = model, model_cfg, cfg
@@ -159,8 +174,6 @@ class Merger:
         self.model = model.to(memory_format=torch.channels_last)
         self.amp = autocast_dtype(cfg.precision, self.device)
         self.only_like: IdentityFilter | None = None
-        self.want_masks = False  # collect each frame's blend mask into ``masks`` (for a mask video)
-        self.masks: deque[np.ndarray] = deque()
         self.hull_fallbacks = 0  # faces merged with the hull because mode "stored" found no polygons on them
         if cfg.mask_mode not in blend.MASK_MODES:
             raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
@@ -304,9 +317,11 @@ def merge(
     summary = MergeSummary(str(output))
     t0 = time.perf_counter()
     tag = synthetic_tag(model_id, {"dst": dst.name})
-    # one encoder thread: x264 and the RGB->YUV conversion overlap the next frames' prediction (order is kept)
-    merger.want_masks = mask_output is not None
     frames = iter_sequence(seq, rate) if seq is not None else iter_frames(dst)
+
+    def faces_of(frame: Frame) -> list[PlannedFace]:
+        return planned.get(frame.index, []) if planned is not None else [PlannedFace(lm) for lm in live(frame)]
+
     with contextlib.ExitStack() as stack:
         w = stack.enter_context(open_writer(output, template, crf=cfg.crf, metadata=tag, fps=rate))
         mw = None
@@ -314,16 +329,20 @@ def merge(
             mw = stack.enter_context(
                 open_writer(mask_output, template, crf=cfg.crf, metadata=tag, copy_audio=False, fps=rate)
             )
+        # one encoder thread: x264 and the RGB->YUV conversion overlap the next frames' prediction (order is kept)
         encoder = stack.enter_context(ThreadPoolExecutor(1))
         pending: deque[Future] = deque()
-        for frame, out in _merged_frames(prefetch(frames), merger, planned, live, summary):
-            pending.append(encoder.submit(w.write, out, frame.timestamp))
-            if mw is not None:
-                gray = (merger.masks.popleft() * 255 + 0.5).astype(np.uint8)
-                pending.append(encoder.submit(mw.write, np.repeat(gray[..., None], 3, axis=2), frame.timestamp))
+        faced = ((f, faces_of(f)) for f in prefetch(frames))
+        for done in merged_frames(faced, merger, with_masks=mw is not None):
+            pending.append(encoder.submit(w.write, done.image, done.frame.timestamp))
+            if mw is not None and done.mask is not None:
+                gray = (done.mask * 255 + 0.5).astype(np.uint8)
+                pending.append(encoder.submit(mw.write, np.repeat(gray[..., None], 3, axis=2), done.frame.timestamp))
             while pending and (pending[0].done() or len(pending) > 8):
                 pending.popleft().result()
             summary.frames += 1
+            summary.faces_swapped += done.faces
+            summary.frames_without_face += int(done.faces == 0)
             if progress:
                 progress(summary.frames, n_frames)
         while pending:
@@ -373,27 +392,29 @@ def _is_video_path(path: Path | str) -> bool:
     return not (str(path).endswith(("/", os.sep)) or p.is_dir() or not p.suffix)
 
 
-def _merged_frames(
-    frames: Iterator[Frame],
+def merged_frames(
+    faced: Iterable[tuple[Frame, list[PlannedFace]]],
     merger: Merger,
-    planned: dict[int, list[PlannedFace]] | None,
-    live: LiveFaces | None,
-    summary: MergeSummary,
-) -> Iterator[tuple[Frame, np.ndarray]]:
-    """Frames in order with their faces swapped; faces are predicted ``batch`` at a time across frames."""
+    with_masks: bool = False,
+    consecutive: bool = True,
+) -> Iterator[MergedFrame]:
+    """Frames in order with their faces swapped; faces are predicted ``batch`` at a time across frames.
+
+    ``faced`` pairs each frame with the faces to swap in it (``merger``'s ``only_like`` and ``every_face`` pick
+    among them). ``with_masks`` adds each frame's blend mask. ``consecutive=False`` for frames that do not follow
+    each other (stills of a contact sheet): motion blur then has no previous frame to compare with.
+    """
     window: list[tuple[Frame, list[_Job]]] = []
     pending = 0
     previous: list[np.ndarray] = []  # face centres of the previous frame (for motion blur)
-    for frame in frames:
-        faces = planned.get(frame.index, []) if planned is not None else [PlannedFace(lm) for lm in live(frame)]
+    stored = uses_stored(merger.cfg.mask_mode)
+    for frame, faces in faced:
         if merger.only_like is not None:  # swap only the chosen person; other faces stay as they are
             faces = [f for f in faces if merger.only_like.matches(frame.image, f.landmarks)]
         if not merger.cfg.every_face:
             faces = faces[:1]
-        stored = uses_stored(merger.cfg.mask_mode)
         jobs = [
             _Job(
-                frame.position,
                 f.landmarks,
                 merger.crop(frame.image, f.landmarks),
                 _motion(f.landmarks, previous),
@@ -401,15 +422,14 @@ def _merged_frames(
             )
             for f in faces
         ]
-        previous = [f.landmarks.mean(0) for f in faces]
-        if not jobs:
-            summary.frames_without_face += 1
+        if consecutive:
+            previous = [f.landmarks.mean(0) for f in faces]
         window.append((frame, jobs))
         pending += len(jobs)
         if pending >= merger.cfg.batch:
-            yield from _flush(window, merger, summary)
+            yield from _flush(window, merger, with_masks)
             window, pending = [], 0
-    yield from _flush(window, merger, summary)
+    yield from _flush(window, merger, with_masks)
 
 
 def _motion(landmarks: np.ndarray, previous: list[np.ndarray]) -> tuple[float, float]:
@@ -422,21 +442,17 @@ def _motion(landmarks: np.ndarray, previous: list[np.ndarray]) -> tuple[float, f
     return (float(d[0]), float(d[1])) if np.hypot(*d) < size else (0.0, 0.0)
 
 
-def _flush(
-    window: list[tuple[Frame, list[_Job]]], merger: Merger, summary: MergeSummary
-) -> Iterator[tuple[Frame, np.ndarray]]:
+def _flush(window: list[tuple[Frame, list[_Job]]], merger: Merger, with_masks: bool) -> Iterator[MergedFrame]:
+    """One model call for every face in ``window``, then each frame's faces pasted in order."""
     jobs = [j for _, js in window for j in js]
     preds = merger.predict([j.crop for j in jobs]) if jobs else None
     k = 0
     for frame, js in window:
         out = frame.image
-        fmask = np.zeros(out.shape[:2], np.float32) if merger.want_masks else None
+        fmask = np.zeros(out.shape[:2], np.float32) if with_masks else None
         for j in js:
             out = merger.paste(
                 out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k], j.motion, fmask, j.stored
             )
             k += 1
-        summary.faces_swapped += len(js)
-        if fmask is not None:
-            merger.masks.append(fmask)
-        yield frame, out
+        yield MergedFrame(frame, out, fmask, len(js))

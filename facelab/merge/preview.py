@@ -19,6 +19,7 @@ from facelab.merge.pipeline import (
     Merger,
     PlannedFace,
     faces_from_faceset,
+    merged_frames,
     uses_stored,
 )
 from facelab.models.load import load_model
@@ -52,7 +53,8 @@ def contact_sheet(
 ) -> Path:
     """One row per option combination, one column per chosen frame (first column: the original). ``dst_video``
     may be a folder of frames (frame numbers are then places in its natural name order). With ``faceset`` the
-    faces (and their stored mask polygons) come from the dst faceset, as in ``merge``; else they are found."""
+    faces (and their stored mask polygons) come from the dst faceset, as in ``merge``; else they are found. A cell
+    is what ``merge`` writes for that frame with those options (without motion blur: stills have no motion)."""
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
     if faceset is None and any(uses_stored(replace(base, **c).mask_mode) for c in combos):
         raise FacelabError("stored masks need --faceset (mask mode 'stored' uses the dst faceset's polygons)")
@@ -75,18 +77,10 @@ def contact_sheet(
         faces = [[PlannedFace(x.points) for x in live.finder.find(f.image)] for f in chosen]  # stills: no smoothing
     rows = [_row([f.image for f in chosen], "original", thumb)]
     for combo in combos:
+        # the merge's own per-frame path (crops from the dst frame, batched prediction, paste); stills: no motion
         merger = Merger(model, mcfg, replace(base, **combo))
-        stored = uses_stored(merger.cfg.mask_mode)
-        outs = []
-        for frame, found in zip(chosen, faces):
-            out = frame.image
-            for face in found:
-                crop = merger.crop(out, face.landmarks)
-                pred = merger.predict([crop])
-                mask = merger.stored_mask(face) if stored else None
-                out = merger.paste(out, face.landmarks, crop, pred[0][0], pred[1][0], pred[2][0], stored=mask)
-            outs.append(out)
-        rows.append(_row(outs, " ".join(f"{k}={v}" for k, v in combo.items()) or "default", thumb))
+        merged = merged_frames(zip(chosen, faces), merger, consecutive=False)
+        rows.append(_row([m.image for m in merged], " ".join(f"{k}={v}" for k, v in combo.items()) or "default", thumb))
     sheet = np.concatenate(rows, axis=0)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:

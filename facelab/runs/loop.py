@@ -42,6 +42,18 @@ class RunResult:
 
 
 @dataclass
+class RunOutcome:
+    """How a stage's training run ended: the folder it checkpointed to, why it stopped, how long it ran."""
+
+    folder: str
+    stopped: str  # "iterations" | "minutes" | "interrupted"
+    seconds: float
+
+    def stopped_line(self, at: str, files: str) -> str:
+        return f"stopped at {at} ({self.stopped}) after {self.seconds / 60:.1f} min; {files} in {self.folder}"
+
+
+@dataclass
 class Schedule:
     """The run options every trainer has."""
 

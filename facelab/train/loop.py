@@ -35,6 +35,7 @@ from facelab.train.samples import CounterBatchSampler, PairDataset, load_bank
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
+SIDES = ("src", "dst")  # the two autoencoders, each trained to reconstruct its own faceset
 # TrainConfig fields that may change when a run resumes; the rest define the run.
 RESUMABLE = {
     "batch", "lr", "lr_dropout", "clip_grad", "random_warp", "random_src_flip", "random_dst_flip", "masked_training",
@@ -228,7 +229,8 @@ class Trainer(RunLoop):
     # --- one iteration -----------------------------------------------------------------------------------------
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One generator step (+ discriminator steps). Raises ``NonFiniteLossError`` without updating."""
+        """One generator step (+ discriminator steps). Raises ``NonFiniteLossError`` without updating. The loss
+        formulas are the pure functions of ``facelab.train.losses``; this method runs the nets and the optimizers."""
         t, res = self.tcfg, self.mcfg.resolution
         dev = self.dist.device
         b = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
@@ -236,50 +238,31 @@ class Trainer(RunLoop):
         with torch.autocast(dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
             out = self._ddp_model(_cl(b["src_warped"]), _cl(b["dst_warped"]), with_swap=need_swap)
         out = {k: v.float() for k, v in out.items()}
-        src_t, dst_t = b["src_target"], b["dst_target"]
+        targets = {side: b[f"{side}_target"] for side in SIDES}
         if t.blur_out_mask:
-            src_t = losses.blur_out_mask(src_t, b["src_mask"], res)
-            dst_t = losses.blur_out_mask(dst_t, b["dst_mask"], res)
-        em = t.eyes_mouth_prio
-        ls = losses.recon_loss(
-            src_t,
-            out["pred_src_src"],
-            b["src_mask"],
-            out["pred_src_srcm"],
-            res,
-            masked=t.masked_training,
-            em_mask=b["src_em"] if em else None,
-        )
-        ld = losses.recon_loss(
-            dst_t,
-            out["pred_dst_dst"],
-            b["dst_mask"],
-            out["pred_dst_dstm"],
-            res,
-            masked=t.masked_training,
-            em_mask=b["dst_em"] if em else None,
-        )
-        total = ls["total"].mean() + ld["total"].mean()
-        scal = {"src": float(ls["total"].detach().mean()), "dst": float(ld["total"].detach().mean())}
+            targets = {side: losses.blur_out_mask(x, b[f"{side}_mask"], res) for side, x in targets.items()}
+        rec = {side: self._recon_loss(side, targets[side], b, out) for side in SIDES}
+        total = rec["src"]["total"].mean() + rec["dst"]["total"].mean()
+        scal = {side: _f(rec[side]["total"].mean()) for side in SIDES}
         if t.face_style_power > 0 and not t.pretrain:
-            blur_r = res // 8
-            a = losses.gaussian_blur(out["pred_src_dst"] * out["pred_src_dstm"], blur_r)
-            ref = losses.gaussian_blur((out["pred_dst_dst"] * out["pred_dst_dstm"]).detach(), blur_r)
-            fs = losses.style_loss(a, ref).mean() * (100.0 * t.face_style_power)
+            fs = losses.face_style_loss(
+                out["pred_src_dst"],
+                out["pred_src_dstm"],
+                out["pred_dst_dst"],
+                out["pred_dst_dstm"],
+                res,
+                t.face_style_power,
+            )
             total, scal["face_style"] = total + fs, _f(fs)
         if t.bg_style_power > 0 and not t.pretrain:
-            m = 1 - losses.gaussian_blur(b["dst_mask"], max(1, res // 32)).clamp(0, 1)
-            k = int(res / 11.6)
-            bg = (losses.dssim(out["pred_src_dst"] * m, dst_t * m, k) * 10 * t.bg_style_power / 100).mean()
-            bg = bg + ((out["pred_src_dst"] * m - dst_t * m) ** 2).mean() * 10 * t.bg_style_power / 100
+            bg = losses.bg_style_loss(out["pred_src_dst"], targets["dst"], b["dst_mask"], res, t.bg_style_power)
             total, scal["bg_style"] = total + bg, _f(bg)
         if self.code_d is not None:
-            tf = losses.gan_g_loss([self.code_d(out["src_code"])]) * t.true_face_power
+            tf = losses.gan_g_loss(self.code_d(out["src_code"]), weight=t.true_face_power)
             total, scal["true_face"] = total + tf, _f(tf)
         if self.gan_d is not None:
-            sm = losses.soft_dilate(b["src_mask"], res) if t.masked_training else 1.0
-            fake = out["pred_src_src"] * sm
-            g = losses.gan_g_loss(list(self.gan_d(self._ada_aug(fake)))) * t.gan_power
+            fake = losses.gan_input(out["pred_src_src"], b["src_mask"], res, t.masked_training)
+            g = losses.gan_g_loss(list(self.gan_d(self._ada_aug(fake))), weight=t.gan_power)
             total, scal["gan"] = total + g, _f(g)
         finite_or_raise({"total": total, **{k: torch.tensor(v) for k, v in scal.items()}})
         self.opt.zero_grad(set_to_none=True)
@@ -288,7 +271,7 @@ class Trainer(RunLoop):
             torch.nn.utils.clip_grad_norm_(self._trainable(), t.clip_grad)
         self.opt.step()
         if self.gan_d is not None:
-            real = src_t * (losses.soft_dilate(b["src_mask"], res) if t.masked_training else 1.0)
+            real = losses.gan_input(targets["src"], b["src_mask"], res, t.masked_training)
             logits_real = list(self.gan_d(self._ada_aug(real)))
             d = losses.gan_d_loss(logits_real, list(self.gan_d(self._ada_aug(fake.detach()))))
             if self.ada is not None:
@@ -302,16 +285,29 @@ class Trainer(RunLoop):
             self.opt_d.step()
             scal["gan_d"] = _f(d)
         if self.code_d is not None:
-            d = losses.gan_d_loss([self.code_d(out["dst_code"].detach())], [self.code_d(out["src_code"].detach())])
+            d = losses.gan_d_loss(self.code_d(out["dst_code"].detach()), self.code_d(out["src_code"].detach()))
             self.opt_code.zero_grad(set_to_none=True)
             d.backward()
             self.opt_code.step()
             scal["code_d"] = _f(d)
-        scal["src_dssim"] = _f(ls["dssim"].mean())
-        scal["dst_dssim"] = _f(ld["dssim"].mean())
-        scal["src_mse"] = _f(ls["mse"].mean())
-        scal["dst_mse"] = _f(ld["mse"].mean())
+        for term in ("dssim", "mse"):
+            scal.update({f"{side}_{term}": _f(rec[side][term].mean()) for side in SIDES})
         return scal
+
+    def _recon_loss(
+        self, side: str, target: torch.Tensor, b: dict[str, torch.Tensor], out: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """``side``'s (src or dst) reconstruction loss: its autoencoder's prediction and mask against ``target``."""
+        t = self.tcfg
+        return losses.recon_loss(
+            target,
+            out[f"pred_{side}_{side}"],
+            b[f"{side}_mask"],
+            out[f"pred_{side}_{side}m"],
+            self.mcfg.resolution,
+            masked=t.masked_training,
+            em_mask=b[f"{side}_em"] if t.eyes_mouth_prio else None,
+        )
 
     def _ada_aug(self, x: torch.Tensor) -> torch.Tensor:
         """ADA on [0, 1] images (the pipe works on [-1, 1]); identity without --ada."""

@@ -3,15 +3,15 @@
 The reconstruction recipe follows DeepFaceLab's SAEHD (DSSIM at one or two window sizes + MSE + mask MSE, optional
 eyes/mouth priority, masked training on a soft-dilated mask); see the reference notes, section 4.
 
-**Reduction.** Every loss here returns one value per sample (shape ``[B]``), except the GAN losses, which return the
-batch mean directly (they are only ever used that way). The trainer averages per-sample totals over the batch.
-DFL instead differentiates the ``[B]`` vector, which *sums* over the batch, so DFL's gradient is B times ours. That
-does not change the step of an Adam-family optimiser (AdaBelief, RMSprop): multiplying the loss by a constant c
-multiplies the gradient g, the first moment m and sqrt(second moment) all by c, and the update m / (sqrt(s) + eps)
-is unchanged except for eps, which is not scaled: our update with eps equals DFL's with eps·B (negligible while
-sqrt(s) >> eps). So DFL's lr 5e-5 remains our default at any batch size. To reproduce DFL exactly, sum over the
-batch instead of averaging (or use eps/B). Gradient-norm
-clipping does see the factor: our gradient norm is 1/B of DFL's, so a clip at 1.0 triggers less often than DFL's.
+**Reduction.** Every loss here returns one value per sample (shape ``[B]``), except the GAN and the face/background
+style losses, which return the weighted batch mean directly (they are only ever used that way). The trainer averages
+per-sample totals over the batch. DFL instead differentiates the ``[B]`` vector, which *sums* over the batch, so
+DFL's gradient is B times ours. That does not change the step of an Adam-family optimiser (AdaBelief, RMSprop):
+multiplying the loss by a constant c multiplies the gradient g, the first moment m and sqrt(second moment) all by c,
+and the update m / (sqrt(s) + eps) is unchanged except for eps, which is not scaled: our update with eps equals
+DFL's with eps·B (negligible while sqrt(s) >> eps). So DFL's lr 5e-5 remains our default at any batch size. To
+reproduce DFL exactly, sum over the batch instead of averaging (or use eps/B). Gradient-norm clipping does see the
+factor: our gradient norm is 1/B of DFL's, so a clip at 1.0 triggers less often than DFL's.
 """
 
 from __future__ import annotations
@@ -139,9 +139,10 @@ def recon_loss(
     target_mask: Tensor,
     pred_mask: Tensor,
     resolution: int,
-    masked: bool = True,
+    *,
     em_mask: Tensor | None = None,
     em_weight: float = 300.0,
+    masked: bool = True,
 ) -> dict[str, Tensor]:
     """SAEHD's per-side reconstruction loss. Every entry is per sample ``[B]`` and already weighted:
 
@@ -177,6 +178,40 @@ def style_loss(a: Tensor, b: Tensor) -> Tensor:
     return d.sum(dim=1) / a.shape[1]
 
 
+def face_style_loss(
+    swap: Tensor, swap_mask: Tensor, dst_pred: Tensor, dst_mask: Tensor, resolution: int, power: float
+) -> Tensor:
+    """DFL's ``face_style_power`` term, a scalar: 100·power · mean_B style_loss(blur(swap·swap_mask),
+    blur(dst_pred·dst_mask)), blur sigma res//8 (DFL's weight 10000·power/100).
+
+    It pulls the colour statistics of the swapped face (dst through the src decoder) towards those of the dst
+    reconstruction, so the swap takes on the dst lighting. The dst side is a fixed reference (stop-gradient): only
+    the swap moves."""
+    sigma = resolution // 8
+    a = gaussian_blur(swap * swap_mask, sigma)
+    ref = gaussian_blur((dst_pred * dst_mask).detach(), sigma)
+    return style_loss(a, ref).mean() * (100.0 * power)
+
+
+def bg_style_loss(swap: Tensor, dst_target: Tensor, dst_mask: Tensor, resolution: int, power: float) -> Tensor:
+    """DFL's ``bg_style_power`` term, a scalar: (10·power/100) · [DSSIM(k=res/11.6) + MSE] between swap·M and
+    dst·M, with M = 1 - clip(blur(dst_mask, sigma max(1, res//32)), 0, 1) the background outside a softened mask.
+
+    It teaches the swap to reproduce the dst background (what the merge will blend against). DFL builds M from the
+    src target mask by a slip (deepfacelab-notes §4); the dst mask is the one that fits the dst image."""
+    m = 1 - gaussian_blur(dst_mask, max(1, resolution // 32)).clamp(0, 1)
+    k = int(resolution / 11.6)
+    bg = (dssim(swap * m, dst_target * m, k) * 10 * power / 100).mean()
+    return bg + ((swap * m - dst_target * m) ** 2).mean() * 10 * power / 100
+
+
+def gan_input(image: Tensor, mask: Tensor, resolution: int, masked: bool) -> Tensor:
+    """What the patch discriminator sees of a src image (the src->src prediction or the src target): with masked
+    training ``image · soft_dilate(mask)``, so D judges the face and the band the reconstruction loss sees, not a
+    background the model is not asked to draw (DFL's ``gan_power`` on the masked images); else ``image``."""
+    return image * soft_dilate(mask, resolution) if masked else image
+
+
 def bce_with_logits(logits: Tensor, target: float) -> Tensor:
     """Per-sample mean binary cross-entropy of ``logits`` against the constant label ``target``."""
     labels = torch.full_like(logits, target)
@@ -187,13 +222,17 @@ def _heads(x: Tensor | Sequence[Tensor]) -> list[Tensor]:
     return [x] if isinstance(x, Tensor) else list(x)
 
 
-def gan_g_loss(logits_fake: Tensor | Sequence[Tensor]) -> Tensor:
-    """Generator loss, scalar: Σ_heads mean BCE(1, D(fake)) (non-saturating)."""
-    return sum(bce_with_logits(h, 1.0).mean() for h in _heads(logits_fake))
+def gan_g_loss(logits_fake: Tensor | Sequence[Tensor], weight: float = 1.0) -> Tensor:
+    """Generator loss, scalar: weight · Σ_heads mean BCE(1, D(fake)), DFL's non-saturating GAN term (-log D(fake)
+    keeps a strong gradient while D still wins). Used with the patch discriminator's two heads (weight
+    ``gan_power``) and with the code discriminator on the src code (true face, weight ``true_face_power``)."""
+    return sum(bce_with_logits(h, 1.0).mean() for h in _heads(logits_fake)) * weight
 
 
 def gan_d_loss(logits_real: Tensor | Sequence[Tensor], logits_fake: Tensor | Sequence[Tensor]) -> Tensor:
-    """Discriminator loss, scalar: Σ_heads ½[BCE(1, D(real)) + BCE(0, D(fake))] (batch mean)."""
+    """Discriminator loss, scalar: Σ_heads ½[BCE(1, D(real)) + BCE(0, D(fake))] (batch mean), DFL's D step for both
+    discriminators: the patch D (real = src target, fake = src->src prediction) and the true-face code D (real =
+    dst code, fake = src code, so the src code learns to look like a dst one)."""
     real, fake = _heads(logits_real), _heads(logits_fake)
     if len(real) != len(fake):
         raise ValueError(f"{len(real)} real heads but {len(fake)} fake heads")
@@ -212,12 +251,15 @@ def total_variation_mse(x: Tensor) -> Tensor:
 
 __all__ = [
     "bce_with_logits",
+    "bg_style_loss",
     "blur_kernel_size",
     "blur_out_mask",
     "dssim",
     "dssim_kernels",
+    "face_style_loss",
     "gan_d_loss",
     "gan_g_loss",
+    "gan_input",
     "gaussian_blur",
     "gaussian_kernel1d",
     "recon_loss",

@@ -52,7 +52,10 @@ def lr_dropout_mask(like: Tensor, p: float, generator: torch.Generator | None = 
 
 
 class _DFLOptimizer(torch.optim.Optimizer):
-    """Shared plumbing: option checks, per-parameter step counters, lr dropout and its RNG state."""
+    """Shared plumbing: option checks, per-parameter step counters, the step loop, lr dropout and its RNG state.
+    A subclass names its state buffers in ``state_keys`` and computes the updates in ``_updates``."""
+
+    state_keys: tuple[str, ...] = ()
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], generator: torch.Generator | None) -> None:
         if defaults["lr"] < 0:
@@ -83,11 +86,29 @@ class _DFLOptimizer(torch.optim.Optimizer):
             steps.append(int(st["step"]))
         return params, grads, steps
 
-    def _update(self, group: dict[str, Any], params: list[Tensor], updates: list[Tensor]) -> None:
+    def _updates(
+        self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], steps: list[int]
+    ) -> list[Tensor]:
+        """One group's parameter updates (before lr dropout); advances the per-parameter state."""
+        raise NotImplementedError
+
+    def _apply(self, group: dict[str, Any], params: list[Tensor], updates: list[Tensor]) -> None:
         if group["lr_dropout"] < 1.0:
             masks = [lr_dropout_mask(u, group["lr_dropout"], self.generator) for u in updates]
             torch._foreach_mul_(updates, masks)
         torch._foreach_add_(params, updates)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, steps = self._collect(group, self.state_keys)
+            if params:
+                self._apply(group, params, self._updates(group, params, grads, steps))
+        return loss
 
     def state_dict(self) -> dict[str, Any]:
         sd = super().state_dict()
@@ -106,6 +127,8 @@ class _DFLOptimizer(torch.optim.Optimizer):
 class AdaBelief(_DFLOptimizer):
     """AdaBelief with DFL's defaults (lr 5e-5, betas (0.9, 0.999), eps 1e-6 outside the square root); see the module
     docstring. ``bias_correction=False`` is DFL's exact update."""
+
+    state_keys = ("exp_avg", "exp_avg_var")
 
     def __init__(
         self,
@@ -130,45 +153,38 @@ class AdaBelief(_DFLOptimizer):
         }
         super().__init__(params, defaults, generator)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, steps = self._collect(group, ("exp_avg", "exp_avg_var"))
-            if not params:
-                continue
-            ms = [self.state[p]["exp_avg"] for p in params]
-            ss = [self.state[p]["exp_avg_var"] for p in params]
-            b1, b2 = group["betas"]
-            torch._foreach_mul_(ms, b1)
-            torch._foreach_add_(ms, grads, alpha=1 - b1)
-            diff = torch._foreach_sub(grads, ms)  # the "belief" residual uses the updated m
-            torch._foreach_mul_(ss, b2)
-            torch._foreach_addcmul_(ss, diff, diff, value=1 - b2)
-            denom = diff  # reuse the buffer
-            torch._foreach_copy_(denom, ss)
-            torch._foreach_sqrt_(denom)
-            bc = group["bias_correction"]
-            if bc:
-                torch._foreach_div_(denom, [math.sqrt(1 - b2**t) for t in steps])
-            torch._foreach_add_(denom, group["eps"])
-            scale = [
-                -group["lr"] * cosine_lr_factor(t - 1, group["lr_cos_period"]) / ((1 - b1**t) if bc else 1.0)
-                for t in steps
-            ]
-            updates = torch._foreach_mul(ms, scale)
-            torch._foreach_div_(updates, denom)
-            self._update(group, params, updates)
-        return loss
+    def _updates(
+        self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], steps: list[int]
+    ) -> list[Tensor]:
+        ms = [self.state[p]["exp_avg"] for p in params]
+        ss = [self.state[p]["exp_avg_var"] for p in params]
+        b1, b2 = group["betas"]
+        torch._foreach_mul_(ms, b1)
+        torch._foreach_add_(ms, grads, alpha=1 - b1)
+        diff = torch._foreach_sub(grads, ms)  # the "belief" residual uses the updated m
+        torch._foreach_mul_(ss, b2)
+        torch._foreach_addcmul_(ss, diff, diff, value=1 - b2)
+        denom = diff  # reuse the buffer
+        torch._foreach_copy_(denom, ss)
+        torch._foreach_sqrt_(denom)
+        bc = group["bias_correction"]
+        if bc:
+            torch._foreach_div_(denom, [math.sqrt(1 - b2**t) for t in steps])
+        torch._foreach_add_(denom, group["eps"])
+        scale = [
+            -group["lr"] * cosine_lr_factor(t - 1, group["lr_cos_period"]) / ((1 - b1**t) if bc else 1.0) for t in steps
+        ]
+        updates = torch._foreach_mul(ms, scale)
+        torch._foreach_div_(updates, denom)
+        return updates
 
 
 class RMSprop(_DFLOptimizer):
     """RMSprop as DFL runs it: a = alpha·a + (1-alpha)·g², p -= lr·g / (sqrt(a) + eps), no momentum, no bias
     correction. Without lr dropout this is exactly ``torch.optim.RMSprop(lr, alpha=0.9, eps=1e-6)`` (torch also
     adds eps outside the square root), up to rounding."""
+
+    state_keys = ("square_avg",)
 
     def __init__(
         self,
@@ -185,26 +201,18 @@ class RMSprop(_DFLOptimizer):
         defaults = {"lr": lr, "alpha": alpha, "eps": eps, "lr_dropout": lr_dropout, "lr_cos_period": lr_cos_period}
         super().__init__(params, defaults, generator)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, steps = self._collect(group, ("square_avg",))
-            if not params:
-                continue
-            sq = [self.state[p]["square_avg"] for p in params]
-            torch._foreach_mul_(sq, group["alpha"])
-            torch._foreach_addcmul_(sq, grads, grads, value=1 - group["alpha"])
-            denom = torch._foreach_sqrt(sq)
-            torch._foreach_add_(denom, group["eps"])
-            scale = [-group["lr"] * cosine_lr_factor(t - 1, group["lr_cos_period"]) for t in steps]
-            updates = torch._foreach_mul(grads, scale)
-            torch._foreach_div_(updates, denom)
-            self._update(group, params, updates)
-        return loss
+    def _updates(
+        self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor], steps: list[int]
+    ) -> list[Tensor]:
+        sq = [self.state[p]["square_avg"] for p in params]
+        torch._foreach_mul_(sq, group["alpha"])
+        torch._foreach_addcmul_(sq, grads, grads, value=1 - group["alpha"])
+        denom = torch._foreach_sqrt(sq)
+        torch._foreach_add_(denom, group["eps"])
+        scale = [-group["lr"] * cosine_lr_factor(t - 1, group["lr_cos_period"]) for t in steps]
+        updates = torch._foreach_mul(grads, scale)
+        torch._foreach_div_(updates, denom)
+        return updates
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float = 1.0) -> Tensor:

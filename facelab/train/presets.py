@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any
 
 from facelab.config import ModelConfig, TrainConfig
 
@@ -31,3 +32,18 @@ def preset(name: str) -> tuple[ModelConfig, TrainConfig]:
     except KeyError:
         raise ValueError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})") from None
     return replace(ModelConfig(), **m), replace(TrainConfig(), **t)
+
+
+def with_preset(
+    name: str | None, model_opts: dict[str, Any], train_opts: dict[str, Any]
+) -> tuple[ModelConfig, TrainConfig, set[str]]:
+    """The configs of preset ``name`` (None = the defaults) with the explicitly given options on top, and the names
+    of the options that count as given: the explicit ones and every one the preset changes (a resumed model keeps
+    its own configs except for these)."""
+    mcfg, tcfg = preset(name) if name else (ModelConfig(), TrainConfig())
+    given = set(model_opts) | set(train_opts) | _changed(mcfg, ModelConfig()) | _changed(tcfg, TrainConfig())
+    return replace(mcfg, **model_opts), replace(tcfg, **train_opts), given
+
+
+def _changed(cfg: Any, default: Any) -> set[str]:
+    return {f.name for f in fields(cfg) if getattr(cfg, f.name) != getattr(default, f.name)}

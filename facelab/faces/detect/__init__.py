@@ -6,19 +6,13 @@ from facelab.faces.detect.base import Box, Detector
 from facelab.faces.detect.dlib_hog import DlibHogDetector
 from facelab.faces.detect.dlib_mmod import DlibMmodDetector
 from facelab.faces.detect.mediapipe_fd import MediapipeDetector
+from facelab.faces.registry import by_name, create
 
-DETECTORS: dict[str, type[Detector]] = {
-    MediapipeDetector.name: MediapipeDetector,
-    DlibHogDetector.name: DlibHogDetector,
-    DlibMmodDetector.name: DlibMmodDetector,
-}
+DETECTORS: dict[str, type[Detector]] = by_name(MediapipeDetector, DlibHogDetector, DlibMmodDetector)
 
 
 def make_detector(name: str) -> Detector:
-    try:
-        return DETECTORS[name]()
-    except KeyError:
-        raise ValueError(f"unknown detector {name!r} (choose from {', '.join(DETECTORS)})") from None
+    return create(DETECTORS, name, "detector")
 
 
 __all__ = ["Box", "Detector", "DETECTORS", "make_detector"]

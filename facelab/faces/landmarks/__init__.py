@@ -5,18 +5,13 @@ from __future__ import annotations
 from facelab.faces.landmarks.base import Landmarker, Landmarks
 from facelab.faces.landmarks.dlib68 import Dlib68Landmarker
 from facelab.faces.landmarks.facemesh import FaceMeshLandmarker
+from facelab.faces.registry import by_name, create
 
-LANDMARKERS: dict[str, type[Landmarker]] = {
-    Dlib68Landmarker.name: Dlib68Landmarker,
-    FaceMeshLandmarker.name: FaceMeshLandmarker,
-}
+LANDMARKERS: dict[str, type[Landmarker]] = by_name(Dlib68Landmarker, FaceMeshLandmarker)
 
 
 def make_landmarker(name: str) -> Landmarker:
-    try:
-        return LANDMARKERS[name]()
-    except KeyError:
-        raise ValueError(f"unknown landmark model {name!r} (choose from {', '.join(LANDMARKERS)})") from None
+    return create(LANDMARKERS, name, "landmark model")
 
 
 __all__ = ["Landmarker", "Landmarks", "LANDMARKERS", "make_landmarker"]

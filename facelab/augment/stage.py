@@ -1,0 +1,99 @@
+"""``facelab augment``: the augmentation stage's entry points - train a generator, sample it into a faceset,
+export it as one file."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from facelab.augment.sample import SampleReport, sample_into_faceset
+from facelab.augment.trainer import GanTrainer, export_generator, generate_fn, load_generator
+from facelab.config import GanConfig, SampleConfig
+from facelab.runs.loop import RunOutcome
+from facelab.runs.progress import RunProgress, Scalars, run_progress
+
+
+@dataclass
+class GanTrainResult(RunOutcome):
+    """``folder`` is the generator folder."""
+
+    kimg: float  # thousand real images D has seen in total, where the run stopped
+
+    def summary(self) -> str:
+        return self.stopped_line(f"{self.kimg:.1f} kimg", "checkpoint, preview.png, previews/ and losses.png")
+
+
+@dataclass
+class GanExportResult:
+    output: str
+    bytes_written: int
+
+    def summary(self) -> str:
+        return (
+            f"wrote {self.output} ({self.bytes_written / 2**20:.1f} MiB); "
+            f"sample from it with 'facelab augment sample --gan {self.output}'"
+        )
+
+
+def train_generator(
+    faceset: str | Path,
+    gan_dir: str | Path,
+    cfg: GanConfig,
+    given: set[str],
+    kimg: float | None = None,
+    minutes: float | None = None,
+    init_from: str | Path | None = None,
+    progress: RunProgress | None = None,
+    log: Callable[[str], None] | None = None,
+) -> GanTrainResult:
+    """Train (or resume) the generator in ``gan_dir`` on the real faces of ``faceset`` until D has seen ``kimg``
+    thousand images in total or for ``minutes``. ``log`` gets one line saying what is trained before the run
+    starts; ``progress(done, total, losses)`` follows the run."""
+    trainer = GanTrainer(faceset, gan_dir, cfg, given, init_from=init_from)
+    if log is not None:
+        log(_start_line(trainer))
+    iters = math.ceil(kimg * 1000 / trainer.cfg.batch) if kimg is not None else None
+    res = trainer.run(iters, minutes, progress=run_progress(progress, trainer.iteration, iters, _losses))
+    return GanTrainResult(str(gan_dir), res.stopped, res.seconds, trainer.kimg)
+
+
+def sample_faces(
+    gan: str | Path, faceset: str | Path, n: int, cfg: SampleConfig, dst: str | Path | None = None
+) -> SampleReport:
+    """Generate faces with the generator ``gan`` (folder or exported file) and add up to ``n`` of them that are
+    still the faceset's person to ``faceset`` (``dst``: the faceset whose thin bins ``cfg.fill_*`` fill)."""
+    g, _, gen_id = load_generator(gan)
+    return sample_into_faceset(
+        generate_fn(g),
+        faceset,
+        n,
+        generator_id=gen_id,
+        truncation=cfg.truncation,
+        min_identity=cfg.min_identity,
+        dst_faceset=dst,
+        fill_poses=cfg.fill_poses,
+        fill_expressions=cfg.fill_expressions,
+        candidates=cfg.candidates,
+        first_seed=cfg.seed,
+        confirm=None if cfg.confirm_detector == "none" else cfg.confirm_detector,
+    )
+
+
+def export_sampler(gan_dir: str | Path, output: str | Path, half: bool = False) -> GanExportResult:
+    """The sampling generator of ``gan_dir`` alone, in one safetensors file (``half``: fp16 weights)."""
+    return GanExportResult(str(output), export_generator(gan_dir, output, half=half))
+
+
+def _start_line(t: GanTrainer) -> str:
+    c = t.cfg
+    g, d = (sum(p.numel() for p in net.parameters()) for net in (t.G, t.D))
+    return (
+        f"StyleGAN2-ADA {c.cfg} @ {c.resolution} px, batch {c.batch}, gamma {c.gamma:g}, aug {c.aug}: "
+        f"G {g:,} / D {d:,} parameters; {len(t.reals)} real faces; starting at {t.kimg:.1f} kimg"
+    )
+
+
+def _losses(s: Scalars) -> str:
+    return f"G {s['G']:.3f} D {s['D']:.3f} p {s.get('ada_p', 0):.3f}"
