@@ -12,7 +12,8 @@ from facelab import __version__
 from facelab.config import ExtractConfig, MergeConfig, SwapConfig
 from facelab.extract.pipeline import extract
 from facelab.io.atomic import ensure_writable_dir, write_atomic
-from facelab.io.media import frame_sequence
+from facelab.io.media import frame_sequence, probe
+from facelab.io.paths import media_label, refuse_overlap
 from facelab.merge.pipeline import merge
 from facelab.merge.preview import contact_sheet
 from facelab.train.loop import Trainer
@@ -52,13 +53,21 @@ def swap(
     training from the last checkpoint up to ``iters`` total (or for ``minutes`` more), and merges again.
     ``dst`` may be a video or a folder of frames (natural name order; written at ``fps``, default 30, no audio)."""
     output, dst = Path(output), Path(dst)
-    work = ensure_writable_dir(workdir or output.with_name(output.stem + ".facelab"))
+    work = Path(workdir or output.with_name(output.stem + ".facelab"))
+    # checked before hours of work: every stage checks its own paths, but merge, the last, runs after training
+    srcs = {media_label("src", s) + (f" {i + 1}" if len(sources) > 1 else ""): s for i, s in enumerate(sources)}
+    refuse_overlap({**srcs, media_label("dst", dst): dst}, {"-o": output, "--workdir": work})
+    for src in sources:  # a missing or unreadable input fails now, before the work folder is made
+        probe(src)
+    if dst.is_dir():  # a bad frame folder (mixed sizes, unreadable file) fails now, not after training
+        frame_sequence(dst)
+    else:
+        probe(dst)
+    ensure_writable_dir(work, "--workdir")
     rep = SwapReport(str(output), str(work), preset_name)
     mcfg, tcfg = preset(preset_name)
     ecfg = ExtractConfig(face_type="whole_face", size=max(256, 2 * mcfg.resolution))
 
-    if dst.is_dir():  # a bad frame folder (mixed sizes, unreadable file) fails now, not after training
-        frame_sequence(dst)
     t = time.perf_counter()
     for src in sources:
         log(f"extract src {src}")

@@ -381,3 +381,17 @@ def test_cli_faceset_import(tmp_path, aligned, capsys):
     assert "1 DFL faces converted" in printed and "1 skipped" in printed
     assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == ["00001_0.jpg"]
     assert read_face(out / "00001_0.jpg")[1].face_type == "whole_face"
+
+
+def test_import_of_nothing_fails_and_leaves_no_folder(tmp_path, aligned, capsys):
+    from facelab.cli import main
+
+    src, out = tmp_path / "aligned", tmp_path / "new" / "faces"
+    src.mkdir()
+    (src / "plain.jpg").write_bytes(plain_jpeg(aligned["face"]))
+    (src / "empty.jpg").write_bytes(b"")
+    assert main(["faceset", "import", str(src), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"facelab: error: {src}: no DFL faces imported (2 files skipped: empty.jpg: ")
+    assert "; +1 more)" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "new").exists()  # neither the folder nor its parent, both made for the import

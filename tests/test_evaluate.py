@@ -198,3 +198,28 @@ def test_cli_evaluate_compare_and_usage(report: Path, capsys: pytest.CaptureFixt
     assert main(["evaluate", "--src", "x"]) == 2
     err = capsys.readouterr().err.strip()
     assert "usage: facelab evaluate" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "make, named",
+    [
+        (lambda d: d / "gone", "gone: no such file or folder"),
+        (lambda d: (d / "run2").mkdir() or d / "run2", "run2: no report.json in this folder"),
+        (lambda d: (d / "notes.json").write_text("metrics: good") and d / "notes.json", "notes.json: not a facelab"),
+        (lambda d: (d / "list.json").write_text("[1, 2]") and d / "list.json", "list.json: not a facelab"),
+        (lambda d: (d / "b.json").write_bytes(b"\xff\xfe\x00") and d / "b.json", "b.json: not a facelab"),
+    ],
+    ids=["missing", "folder without report.json", "not JSON", "JSON but not a report", "binary"],
+)
+def test_cli_evaluate_compare_bad_report_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, named: str
+) -> None:
+    from facelab.cli import main
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"version": "v", "metrics": {}}))
+    bad = make(tmp_path)
+    for argv in ([str(good), str(bad)], [str(bad), str(good)]):
+        assert main(["evaluate", "compare", *argv]) == 2
+        out, err = capsys.readouterr()
+        assert err.startswith("facelab: error: ") and named in err and len(err.strip().splitlines()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared_path, write_h264
+from conftest import cut_faststart, shared_path, write_h264
 from facelab.cli import main as cli
 from facelab.config import ExtractConfig
 from facelab.demo import write_motion_clip
@@ -86,15 +87,20 @@ def test_variable_frame_rate_timestamps_come_from_pts(tmp_path, astronaut):
     assert [round(f.timestamp, 3) for f in iter_frames(path)] == [p / 1000 for p in pts_ms]
 
 
-def test_no_face_image_writes_nothing_and_is_listed(tmp_path):
+def test_no_face_image_writes_nothing_and_is_listed(tmp_path, hopper):
     from skimage import data
 
     src = tmp_path / "in"
     src.mkdir()
     _write(src / "coffee.png", data.coffee())
+    # no face in the whole input: an error, and no faceset folder (nor resume state) is left behind
+    with pytest.raises(FacelabError, match=r"in: no faces found in 1 image$"):
+        extract(src, tmp_path / "new" / "fs", SMALL)
+    assert not (tmp_path / "new").exists()
+    _write(src / "grace.png", hopper)
     s = extract(src, tmp_path / "fs", SMALL)
-    assert s.faces_written == 0 and s.frames_without_face == ["coffee"]
-    assert face_files(tmp_path / "fs") == []
+    assert s.faces_written == 1 and s.frames_without_face == ["coffee"]
+    assert [p.name for p in face_files(tmp_path / "fs")] == ["grace_0.jpg"]
 
 
 def test_only_like_keeps_the_reference_person(tmp_path, hopper, astronaut):
@@ -214,7 +220,10 @@ def test_disk_full_leaves_no_partial_file(tmp_path, monkeypatch, hopper):
     monkeypatch.setattr(atomic.os, "fsync", no_space)
     with pytest.raises(FacelabError, match="out of disk space"):
         extract(_write(tmp_path / "h.jpg", hopper), tmp_path / "fs", SMALL)
-    assert [p for p in os.listdir(tmp_path / "fs") if not p.startswith(".probe")] == []
+    # no partial file; the folder made for the run goes too when nothing is left in it (no_empty_dirs_left)
+    assert (
+        not (tmp_path / "fs").exists() or [p for p in os.listdir(tmp_path / "fs") if not p.startswith(".probe")] == []
+    )
 
 
 def test_cli_extract_and_detect(tmp_path, capsys, hopper):
@@ -245,3 +254,57 @@ def test_display_rotation_is_applied(tmp_path, matrix, band_at):
     white = {"top": frame[:10].mean(), "bottom": frame[-10:].mean(), "left": frame[:, :10].mean()}
     assert white[band_at] == pytest.approx(255, abs=3)
     assert frame.shape[:2] == ((64, 96) if band_at == "left" else (96, 64))
+
+
+def test_disk_full_mid_run_reports_the_first_failed_face_and_resume_loses_nothing(tmp_path, monkeypatch, capsys, clip):
+    """A nearly full disk: face files (large) fail from the 5th on while the small resume state still fits. The
+    first failed face is the one reported, and the resume point stays before it, so a re-run writes every face."""
+    from facelab.io import atomic
+
+    ref = sorted(p.name for p in face_files(extract(clip, tmp_path / "ref", SMALL).output))
+    real_fsync, big_writes = atomic.os.fsync, []
+
+    def nearly_full(fd: int) -> None:
+        if atomic.os.fstat(fd).st_size > 4096:  # a face, not the resume state
+            big_writes.append(fd)
+            if len(big_writes) >= 5:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    out = tmp_path / "fs"
+    monkeypatch.setattr(atomic.os, "fsync", nearly_full)
+    assert cli(["extract", str(clip), "-o", str(out), "--size", "128"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"facelab: error: {out / ref[4]}: out of disk space (partial file removed)"]
+    st = json.loads((out / STATE_FILE).read_text())["sources"][str(clip.resolve())]
+    assert not st["complete"] and st["next"] <= int(ref[4].split("_")[1])  # before the frame of the failed face
+    monkeypatch.setattr(atomic.os, "fsync", real_fsync)
+    assert cli(["extract", str(clip), "-o", str(out), "--size", "128"]) == 0
+    assert sorted(p.name for p in face_files(out)) == ref
+
+
+def test_truncated_faststart_video_is_reported_and_never_complete(tmp_path, capsys, clip):
+    """Index at the front, data cut at 30 %: the decodable frames are extracted, the shortfall is one line (what
+    decoded, of how many, where it stopped), exit 2, and the resume state does not claim completion."""
+    cut = cut_faststart(clip, tmp_path / "cut.mp4", 0.3)
+    out = tmp_path / "fs"
+    for _ in range(2):  # a re-run resumes after the last decoded frame and reports the same
+        err = _cli_error(capsys, "extract", str(cut), "-o", str(out), "--size", "128")
+        m = re.fullmatch(
+            rf"facelab: error: {re.escape(str(cut))}: truncated or damaged: decoded (\d+) of 30 frames "
+            rf"\(stopped at (\d+\.\d\d) s\); the faces of those frames are in {re.escape(str(out))}",
+            err,
+        )
+        assert m, err
+        decoded = int(m[1])
+        assert 0 < decoded < 30 and float(m[2]) == pytest.approx(decoded / 30, abs=0.006)
+        st = json.loads((out / STATE_FILE).read_text())["sources"][str(cut.resolve())]
+        assert st == {"next": decoded, "complete": False}
+        assert 0 < len(face_files(out)) <= decoded
+
+
+def test_rerun_of_a_finished_extraction_still_exits_0(tmp_path, capsys, hopper):
+    img = _write(tmp_path / "grace.png", hopper)
+    for _ in range(2):
+        assert cli(["extract", str(img), "-o", str(tmp_path / "fs"), "--size", "128"]) == 0
+    assert "already extracted" in capsys.readouterr().out  # nothing to do is not a failure

@@ -389,3 +389,91 @@ def test_duplicates_do_not_chain():
     pairs = np.array([[0, 1], [1, 2]])
     assert claim_duplicates(3, pairs, np.array([3.0, 2.0, 1.0])) == {1: 0}
     assert claim_duplicates(3, pairs, np.array([1.0, 3.0, 2.0])) == {0: 1, 2: 1}
+
+
+# --- unreadable faces: one policy for every command ---------------------------------------------------------------
+
+
+def _cut_in_half(path: Path) -> None:
+    """A face file cut in half: its metadata (at the front) still reads, its pixels do not."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["info"],
+        ["info", "--json"],
+        ["sort", "--by", "blur"],
+        ["sort", "--by", "hist"],
+        ["sort", "--by", "identity", "--photo", "PHOTO"],
+        ["sort", "--by", "yaw", "--order-file", "ORDER"],
+        ["dedupe", "--threshold", "0.05", "--trash", "TRASH"],
+        ["filter", "--min-blur", "1e9", "--trash", "TRASH"],  # would reject every face, the broken ones too
+        ["coverage", "DST", "--no-plot"],
+    ],
+    ids=lambda a: " ".join(a[:3]),
+)
+def test_unreadable_faces_are_skipped_named_and_counted_by_every_command(fs, tmp_path, hopper, capsys, caplog, args):
+    broken = ["astro_rot_0.jpg", "hopper_flip_0.jpg"]
+    for name in broken:
+        _cut_in_half(fs / name)
+    before = {n: (fs / n).read_bytes() for n in broken}
+    subs = {
+        "PHOTO": str(_write(tmp_path / "grace.jpg", hopper)),
+        "ORDER": str(tmp_path / "order.txt"),
+        "TRASH": str(tmp_path / "trash"),
+        "DST": str(fs),
+    }
+    argv = ["faceset", args[0], str(fs), *[subs.get(a, a) for a in args[1:]]]
+    with caplog.at_level(logging.WARNING):
+        assert cli(argv) == 0
+    out = capsys.readouterr().out
+    for name in broken:  # one warning naming each file, and the file itself untouched, under its own name
+        assert sum(name in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING) >= 1
+        assert (fs / name).read_bytes() == before[name]
+    if "--json" in args:
+        assert sorted(Path(p).name for p in json.loads(out)["unreadable"]) == broken
+        assert json.loads(out)["count"] == 6
+    elif args[0] == "coverage":  # the dst is the same folder: each broken face is met twice, counted once
+        assert "2 unreadable faces skipped: fs/astro_rot_0.jpg, fs/hopper_flip_0.jpg\n" in out
+    else:
+        assert "2 unreadable faces skipped: astro_rot_0.jpg, hopper_flip_0.jpg" in out
+    if args[0] == "sort" and "--order-file" not in args:
+        names = _names(face_files(fs))
+        assert names[-2:] == broken and all(re.fullmatch(r"\d{5}_.*", n) for n in names[:-2])
+    if "TRASH" in args:
+        assert not set(broken) & set(_names((tmp_path / "trash").iterdir()))
+
+
+def test_no_readable_face_at_all_is_one_error(fs):
+    for p in face_files(fs):
+        _cut_in_half(p)
+    for call in (
+        lambda: faceset_info(fs),
+        lambda: sort_faceset(fs, "hist"),
+        lambda: find_duplicates(fs),
+        lambda: filter_faceset(fs, min_blur=1),
+    ):
+        with pytest.raises(FacesetError, match=r"no readable faces \(8 unreadable faces skipped: astro_0.jpg"):
+            call()
+
+
+def test_a_face_whose_pixels_are_corrupt_but_whole_is_skipped_by_the_pixel_sorts(fs):
+    def break_pixels(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = bytes(4)  # a 0 x 0 frame: every marker and the end are in place, nothing decodes
+        path.write_bytes(bytes(data))
+
+    break_pixels(fs / "astro_0.jpg")
+    unreadable: list[Path] = []
+    assert "astro_0.jpg" not in _names(sort_faceset(fs, "hist", unreadable=unreadable))
+    assert _names(unreadable) == ["astro_0.jpg"]
+    assert len(sort_faceset(fs, "blur")) == 8  # the metadata-only sorts cannot tell, and need not
+    for p in face_files(fs):
+        if p.name != "astro_0.jpg":
+            break_pixels(p)
+    with pytest.raises(FacesetError, match="no readable faces"):
+        sort_faceset(fs, "hist")

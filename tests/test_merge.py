@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_h264
+from conftest import cut_faststart, write_h264
 from facelab.cli import main as cli
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig
 from facelab.demo import write_motion_clip
@@ -417,3 +418,23 @@ def test_natural_key_orders_numbers_by_value():
         "Frame_3.png",
         "frame_10.png",
     ]
+
+
+def test_truncated_dst_says_how_many_frames_were_written_of_how_many(job, tmp_path, capsys):
+    """A dst cut in half (index at the front): the frames that decode are merged into a complete video, and the
+    command fails with one line saying how many frames it wrote of the 20 the dst declares."""
+    root, dst = job
+    (tmp_path / "cut").mkdir()
+    cut = cut_faststart(dst, tmp_path / "cut" / dst.name, 0.5)  # same name: the dst faceset still matches
+    out = tmp_path / "o.mp4"
+    args = ["merge", str(cut), "--model", str(root / "model"), "--faceset", str(root / "dst_fs"), "-o", str(out)]
+    assert cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    m = re.fullmatch(
+        rf"facelab: error: {re.escape(str(cut))}: truncated or damaged: decoded (\d+) of 20 frames "
+        rf"\(stopped at \d+\.\d\d s\); merge wrote (\d+) of 20 frames to {re.escape(str(out))}",
+        err,
+    )
+    assert m, err
+    assert 0 < int(m[1]) == int(m[2]) < 20
+    assert len(list(iter_frames(out))) == int(m[2])

@@ -56,3 +56,25 @@ def test_stored_polygons_replace_the_landmark_hull():
     mask = face_mask(meta, m, 64)
     assert mask[15, 15] == 1 and mask[25, 25] == 0 and mask[5, 5] == 0
     np.testing.assert_array_equal(mask, polygon_mask((64, 64), meta.masks))
+
+
+def test_uniform_expression_draws_every_openness_bin_evenly():
+    bank = _bank(40)
+    bank.expressions = np.array([0] * 2 + [4] * 8 + [5] * 30)  # 2 blinks, 8 half-open talking, 30 open talking
+    ds = PairDataset(bank, _bank(6), replace(TrainConfig(), uniform_expression=True))
+    picks = np.array([ds._pick("src", ds.src, k, np.random.default_rng(k)) for k in range(3000)])
+    share = np.bincount(bank.expressions[picks], minlength=9)[[0, 4, 5]] / len(picks)
+    np.testing.assert_allclose(share, [1 / 3] * 3, atol=0.04)  # plain epochs would give the blinks 5 %
+    assert set(picks[bank.expressions[picks] == 0]) == {0, 1}  # within a bin, every face is drawn
+
+
+def test_openness_bins_of_real_landmarks(hopper, finder):
+    from facelab.geometry.openness import openness_bin
+
+    lm = finder.find(hopper)[0].points.astype(np.float64)
+    assert openness_bin(lm) == 3 * 2 + 0  # eyes open, mouth closed
+    shut = lm.copy()
+    for a, b in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        shut[a] = shut[b] = (lm[a] + lm[b]) / 2
+    shut[[65, 66, 67]] += [0.0, 0.5 * np.linalg.norm(lm[64] - lm[60])]
+    assert openness_bin(np.stack([lm, shut])).tolist() == [6, 2]  # a blink with the mouth wide open

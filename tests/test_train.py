@@ -163,6 +163,57 @@ def test_kill_9_then_resume_matches_uninterrupted_run(tmp_path, facesets):
         assert torch.equal(a[k], b[k]), k
 
 
+def _tensorboard_steps(logdir: Path, tag: str) -> list[int]:
+    """Steps of ``tag`` as TensorBoard shows them, from the raw event files in write order: a SessionLog START
+    at step s (a resumed run's marker) hides every earlier event at step >= s."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.event_pb2 import SessionLog
+
+    steps: list[int] = []
+    for f in sorted(logdir.glob("events.out.tfevents.*")):
+        for ev in EventFileLoader(str(f)).Load():
+            if ev.HasField("session_log") and ev.session_log.status == SessionLog.START:
+                steps = [s for s in steps if s < ev.step]
+            steps += [ev.step for v in ev.summary.value if v.tag == tag]
+    return steps
+
+
+def test_kill_9_resumes_from_the_last_autosave_without_overlapping_tensorboard_steps(tmp_path, facesets):
+    """Autosave by iterations (here every 10): a run killed with SIGKILL while its TensorBoard curves are ahead
+    of its last save resumes from that save (not from 0), and the curves hold every step once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert TrainConfig().autosave_minutes <= 3  # by default at most 3 minutes of work is lost
+    src, dst = facesets
+    model, every = tmp_path / "m", 10
+    autosave = ["--autosave-iters", str(every), "--autosave-minutes", "1000"]
+    p = subprocess.Popen(
+        _cli_train(src, dst, model, 10_000) + autosave, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    state_file, deadline = model / "checkpoint" / "state.json", time.monotonic() + 60
+    try:
+        while p.poll() is None and time.monotonic() < deadline:
+            try:
+                saved = json.loads(state_file.read_text())["iteration"]
+            except (OSError, ValueError):
+                saved = 0
+            if saved >= every and max(_tensorboard_steps(model / "tensorboard", "loss/src"), default=0) > saved:
+                break  # curves on disk run ahead of the checkpoint: a kill now used to duplicate those steps
+            time.sleep(0.02)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    saved = checkpoint.load(model).state["iteration"]
+    assert saved >= every and saved % every == 0
+    assert max(_tensorboard_steps(model / "tensorboard", "loss/src")) > saved
+    r = subprocess.run(_cli_train(src, dst, model, saved + 3) + autosave, check=True, capture_output=True, text=True)
+    assert f"starting at iteration {saved}" in r.stdout
+    assert _tensorboard_steps(model / "tensorboard", "loss/src") == list(range(1, saved + 4))
+    ev = EventAccumulator(str(model / "tensorboard"))  # what TensorBoard itself shows
+    ev.Reload()
+    assert [e.step for e in ev.Scalars("loss/src")] == list(range(1, saved + 4))
+
+
 def test_crash_between_renames_leaves_a_loadable_checkpoint(tmp_path, facesets, monkeypatch):
     tr = Trainer(*facesets, tmp_path / "m", TINY, FAST)
     tr.run(iterations=2)

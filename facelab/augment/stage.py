@@ -11,6 +11,8 @@ from pathlib import Path
 from facelab.augment.sample import SampleReport, sample_into_faceset
 from facelab.augment.trainer import GanTrainer, export_generator, generate_fn, load_generator
 from facelab.config import GanConfig, SampleConfig
+from facelab.io.atomic import leaves_no_empty_dirs
+from facelab.io.paths import refuse_overlap
 from facelab.runs.loop import RunOutcome
 from facelab.runs.progress import RunProgress, Scalars, run_progress
 
@@ -37,6 +39,7 @@ class GanExportResult:
         )
 
 
+@leaves_no_empty_dirs("gan_dir")  # a run that fails to start leaves no empty generator folder
 def train_generator(
     faceset: str | Path,
     gan_dir: str | Path,
@@ -64,6 +67,7 @@ def sample_faces(
 ) -> SampleReport:
     """Generate faces with the generator ``gan`` (folder or exported file) and add up to ``n`` of them that are
     still the faceset's person to ``faceset`` (``dst``: the faceset whose thin bins ``cfg.fill_*`` fill)."""
+    refuse_overlap({"generator": gan, "dst faceset": dst}, {"--faceset": faceset})
     g, _, gen_id = load_generator(gan)
     return sample_into_faceset(
         generate_fn(g),
@@ -83,6 +87,7 @@ def sample_faces(
 
 def export_sampler(gan_dir: str | Path, output: str | Path, half: bool = False) -> GanExportResult:
     """The sampling generator of ``gan_dir`` alone, in one safetensors file (``half``: fp16 weights)."""
+    refuse_overlap({"generator folder": gan_dir}, {"--out": output})
     return GanExportResult(str(output), export_generator(gan_dir, output, half=half))
 
 

@@ -37,6 +37,7 @@ from facelab.faceset.store import face_files, read_face
 from facelab.imaging.ada import AdaController, AugmentPipe
 from facelab.io import checkpoint
 from facelab.io.atomic import ensure_writable_dir, write_atomic
+from facelab.io.paths import refuse_overlap
 from facelab.models.precision import autocast_dtype
 from facelab.runs.guard import finite_or_raise
 from facelab.runs.loop import Dist, RunLoop, Schedule, hash_seed
@@ -45,7 +46,7 @@ from facelab.runs.preview import preview_grid_png
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-RESUMABLE = {"precision", "workers", "preview_every", "autosave_minutes"}
+RESUMABLE = {"precision", "workers", "preview_every", "autosave_minutes", "autosave_iters"}
 PREVIEW_SEED = 123_456  # fixed latents: the preview grid shows the same faces at every iteration
 
 
@@ -127,8 +128,9 @@ class GanTrainer(RunLoop):
     ) -> None:
         self.dist = Dist()
         self.model_dir = Path(gan_dir)
+        refuse_overlap({"faceset": faceset, "--init generator": init_from}, {"--out": self.model_dir})
         if self.dist.main:
-            ensure_writable_dir(self.model_dir)
+            ensure_writable_dir(self.model_dir, "--out")
         self.cfg, resuming = resolve_run_config(self.model_dir, cfg, given or set(), self.dist.world)
         c = self.cfg
         if c.batch % self.dist.world:
@@ -180,7 +182,8 @@ class GanTrainer(RunLoop):
 
     @property
     def schedule(self) -> Schedule:
-        return Schedule(self.cfg.seed, self.cfg.preview_every, self.cfg.autosave_minutes)
+        c = self.cfg
+        return Schedule(c.seed, c.preview_every, c.autosave_minutes, autosave_iters=c.autosave_iters)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         mods: dict[str, torch.nn.Module] = {"G": self.G, "D": self.D, "G_ema": self.G_ema}

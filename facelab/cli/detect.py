@@ -26,7 +26,7 @@ def cmd_detect(a: argparse.Namespace) -> int:
     status = 0
     for r in detect_images(a.images, a.detector, a.landmarker, a.refine):
         if r.error is not None:  # an unreadable image is reported and skipped; the exit status says so
-            print(f"facelab: {r.error}", file=sys.stderr)
+            print(f"facelab: error: {r.error}", file=sys.stderr)
             status = 1
         else:
             print(r.to_json(), flush=True)

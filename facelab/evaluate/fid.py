@@ -41,12 +41,7 @@ def dir_features(
 ) -> np.ndarray:
     """(N, 2048) features of every image in ``folder`` (sorted names), read ``batch_size`` at a time so memory
     stays flat for large sets. ``progress(done, total)`` is called after each batch."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FacelabError(f"{folder}: not a folder of images")
-    paths = list_images(folder)
-    if len(paths) < 2:
-        raise FacelabError(f"{folder}: FID/KID need at least 2 images, found {len(paths)}")
+    paths = fid_images(folder)
     chunks = []
     for start in range(0, len(paths), batch_size):
         batch = [read_image(p) for p in paths[start : start + batch_size]]
@@ -54,6 +49,17 @@ def dir_features(
         if progress is not None:
             progress(min(start + batch_size, len(paths)), len(paths))
     return np.concatenate(chunks) if chunks else np.empty((0, FEATURE_DIM))
+
+
+def fid_images(folder: str | Path) -> list[Path]:
+    """The images of ``folder`` (sorted names); one-line error unless it is a folder holding at least two."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FacelabError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'} of images")
+    paths = list_images(folder)
+    if len(paths) < 2:
+        raise FacelabError(f"{folder}: FID/KID need at least 2 images, found {len(paths)}")
+    return paths
 
 
 def _weights_label(weights: str | Path | None) -> str:
@@ -80,6 +86,8 @@ def fid_dirs(
     a TorchScript file in fid-helper's layout (ignored when ``model`` is given). Returns
     ``{"fid", "kid_mean", "kid_std", "kid_subset_size", "n_a", "n_b", "warning", "resize", "weights"}``;
     ``warning`` is None or the small-sample caveat (N < 2048)."""
+    for folder in (dir_a, dir_b):  # both checked before the network loads or any feature is computed
+        fid_images(folder)
     label = "caller-supplied model" if model is not None else _weights_label(weights)
     if model is None:
         model = load_fid_inception(weights)

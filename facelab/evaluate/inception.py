@@ -344,6 +344,13 @@ def load_fid_helper_weights(model: InceptionV3FID, path: str | Path | None = Non
     return model
 
 
+def _load_reason(e: Exception) -> str:
+    """torch.load's error in a few words: for a refused pickle, the reason after its long advice (to load the file
+    unsafely, which a weights file never needs)."""
+    text = str(e).split("WeightsUnpickler error:", 1)[-1]
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(e).__name__)
+
+
 def load_pytorch_fid_weights(model: InceptionV3FID, path: str | Path) -> InceptionV3FID:
     """Load pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (a state dict of torchvision's Inception3 built
     with ``num_classes=1008, aux_logits=False``) into ``model``.
@@ -357,7 +364,7 @@ def load_pytorch_fid_weights(model: InceptionV3FID, path: str | Path) -> Incepti
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for foreign/corrupt files
-        raise FIDWeightsError(f"{path}: not a PyTorch state dict ({str(e).splitlines()[0]})") from e
+        raise FIDWeightsError(f"{path}: not a PyTorch state dict ({_load_reason(e)})") from e
     if not isinstance(state, Mapping):
         raise FIDWeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
     tensors = {k: v for k, v in state.items() if k not in ("fc.weight", "fc.bias")}

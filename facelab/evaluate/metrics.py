@@ -163,3 +163,14 @@ def gaze_error(swapped_meshes: Sequence[np.ndarray], dst_meshes: Sequence[np.nda
     return np.array(
         [np.linalg.norm(gaze_offsets(s) - gaze_offsets(d), axis=1).mean() for s, d in zip(swapped_meshes, dst_meshes)]
     )
+
+
+def follow_correlation(swapped: np.ndarray, dst: np.ndarray) -> float:
+    """Pearson correlation over frames of a per-frame measure (eye or mouth aspect ratio) of swapped and dst faces:
+    1 = the swap blinks and speaks when the dst does. NaN when either side never changes or fewer than 3 frames."""
+    s, d = np.asarray(swapped, np.float64), np.asarray(dst, np.float64)
+    ok = np.isfinite(s) & np.isfinite(d)
+    s, d = s[ok], d[ok]
+    if len(s) < 3 or s.std() < 1e-12 or d.std() < 1e-12:
+        return float("nan")
+    return float(np.corrcoef(s, d)[0, 1])

@@ -27,10 +27,12 @@ from facelab.faceset.index import load_metas
 from facelab.faceset.store import read_face
 from facelab.geometry.align import align_face
 from facelab.geometry.facetype import FaceType
+from facelab.geometry.openness import eye_aspect_ratio, mouth_aspect_ratio
 from facelab.geometry.umeyama import apply_affine
 from facelab.imaging.masks import hull_mask
-from facelab.io.atomic import ensure_writable_dir
+from facelab.io.atomic import ensure_writable_dir, leaves_no_empty_dirs
 from facelab.io.media import iter_frames
+from facelab.io.paths import refuse_overlap
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +180,13 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
     ids = M.identity_scores(sw, src_desc.mean(0), dd, src_gallery=src_desc)
     to_src = np.linalg.norm(sw - src_desc.mean(0), axis=1)
     to_dst = np.linalg.norm(sw - dd, axis=1)
-    pose = M.pose_error(np.array(fr.swp_lm), np.array(fr.dst_lm), fr.size)
-    expr = M.expression_error(np.array(fr.swp_lm), np.array(fr.dst_lm))
+    swp_lm, dst_lm = np.array(fr.swp_lm), np.array(fr.dst_lm)
+    pose = M.pose_error(swp_lm, dst_lm, fr.size)
+    expr = M.expression_error(swp_lm, dst_lm)
     swp_sharp = np.array(fr.swp_sharp)
     sharp_ratio = M.sharpness_ratio(swp_sharp, src_sharp)
     flicker = M.flicker_ratio(np.array(fr.swp_region), np.array(fr.dst_region), _region_mask(fr))
-    jit_s, jit_d = M.landmark_jitter(np.array(fr.swp_lm)), M.landmark_jitter(np.array(fr.dst_lm))
+    jit_s, jit_d = M.landmark_jitter(swp_lm), M.landmark_jitter(dst_lm)
     out = {
         "id_dist_src": _metric(ids["dist_src_mean"], n, median=ids["dist_src_median"]),
         "id_dist_dst": _metric(ids["dist_dst_mean"], n, median=ids["dist_dst_median"]),
@@ -194,6 +197,9 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
         "pose_err_roll": _metric(pose[:, 2].mean(), n, unit="deg"),
         "pose_err_l2": _metric(np.linalg.norm(pose, axis=1).mean(), n, unit="deg"),
         "expression_err": _metric(expr.mean(), n, unit="outer-eye distance"),
+        # does the swap blink and speak when the dst does (issue: eyes that never close)
+        "eye_follow": _metric(M.follow_correlation(eye_aspect_ratio(swp_lm), eye_aspect_ratio(dst_lm)), n),
+        "mouth_follow": _metric(M.follow_correlation(mouth_aspect_ratio(swp_lm), mouth_aspect_ratio(dst_lm)), n),
         "flicker_ratio": _metric(flicker, n),
         "landmark_jitter_swapped": _metric(jit_s, n),
         "landmark_jitter_dst": _metric(jit_d, n),
@@ -219,6 +225,7 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
     return out, rows
 
 
+@leaves_no_empty_dirs("out_dir")
 def evaluate(
     src_faceset: str | Path,
     dst_video: str | Path,
@@ -240,13 +247,18 @@ def evaluate(
     from facelab.faces.finder import FaceFinder
     from facelab.faces.identity import FaceDescriber
 
+    refuse_overlap(
+        {"src faceset": src_faceset, "dst video": dst_video, "swapped video": swapped_video},
+        {"-o": out_dir},
+        emptied={"-o": Path(out_dir) / SWAPPED_FACES_DIR if with_fid else None},  # stale faces are deleted
+    )
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
 
     def lap(step: str) -> None:
         seconds[step] = time.perf_counter() - t0 - sum(seconds.values())
 
-    out = ensure_writable_dir(Path(out_dir))
+    out = ensure_writable_dir(Path(out_dir), "-o")
     finder = finder or FaceFinder(landmarker=landmarker)
     describer = describer or FaceDescriber()
     src_desc, src_sharp, face_type, face_size = _src_faces(src_faceset, describer, max_src_faces)
@@ -316,7 +328,22 @@ def _load(r: EvaluateResult | dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(r, dict):
         return r
     p = Path(r)
-    return json.loads((p / "report.json" if p.is_dir() else p).read_text())
+    if not p.exists():
+        raise FacelabError(f"{p}: no such file or folder (give a report.json or the folder holding one)")
+    f = p / "report.json" if p.is_dir() else p
+    if not f.is_file():
+        raise FacelabError(f"{p}: no report.json in this folder (not a 'facelab evaluate' report folder)")
+    try:
+        report = json.loads(f.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise FacelabError(f"{f}: cannot read ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise FacelabError(f"{f}: not a facelab evaluate report (not UTF-8 JSON text)") from e
+    except ValueError as e:  # json.JSONDecodeError
+        raise FacelabError(f"{f}: not a facelab evaluate report (not JSON: {e})") from e
+    if not isinstance(report, dict) or not isinstance(report.get("metrics"), dict):
+        raise FacelabError(f'{f}: not a facelab evaluate report (no "metrics" object)')
+    return report
 
 
 def compare(

@@ -19,6 +19,8 @@ METRIC_LABELS: tuple[tuple[str, str], ...] = (
     ("pose_err_pitch", "  pitch (deg)"),
     ("pose_err_roll", "  roll (deg)"),
     ("expression_err", "expression error (eye dist.)"),
+    ("eye_follow", "eye openness follows dst (r)"),
+    ("mouth_follow", "mouth openness follows dst (r)"),
     ("gaze_err", "gaze error (eye widths)"),
     ("flicker_ratio", "flicker ratio (1 = as dst)"),
     ("landmark_jitter_ratio", "landmark jitter ratio"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facelab.export.torchscript import export_swap_torchscript
+from facelab.io.paths import refuse_overlap
 from facelab.models.load import load_model
 
 
@@ -28,6 +29,7 @@ class ExportResult:
 
 def export_model(model_dir: str | Path, output: str | Path) -> ExportResult:
     """Write the dst->src swap of the model in ``model_dir`` to ``output`` as TorchScript."""
+    refuse_overlap({"model folder": model_dir}, {"-o": output})
     t0 = time.perf_counter()
     model, cfg = load_model(model_dir)
     export_swap_torchscript(model, output)

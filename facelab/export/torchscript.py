@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import torch
 
+from facelab.io.atomic import write_atomic
 from facelab.models.saehd import SAEHD, SwapModule
 
 
@@ -22,5 +24,7 @@ def export_swap_torchscript(model: SAEHD, path: str | Path, batch: int = 1) -> t
             traced = torch.jit.trace(SwapModule(model), example)
     finally:
         model.train(was_training)
-    traced.save(str(path))
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf)
+    write_atomic(Path(path), buf.getvalue())  # a crash or a folder named -o leaves no half-written file
     return traced

@@ -33,8 +33,9 @@ from facelab.geometry.facetype import FaceType, transform_matrix
 from facelab.geometry.pose import head_pose
 from facelab.geometry.umeyama import apply_affine, invert_affine, umeyama
 from facelab.imaging.sharpness import laplacian_sharpness
-from facelab.io.atomic import ensure_writable_dir, write_atomic
-from facelab.io.media import Frame, iter_frames, probe
+from facelab.io.atomic import ensure_writable_dir, leaves_no_empty_dirs, write_atomic
+from facelab.io.media import DecodeCheck, Frame, iter_frames, probe
+from facelab.io.paths import media_label, refuse_overlap
 from facelab.io.prefetch import prefetch
 
 log = logging.getLogger(__name__)
@@ -137,14 +138,35 @@ class _State:
     def get(self, source: str) -> dict:
         return self.data["sources"].get(source, {"next": 0, "complete": False})
 
-    def set(self, source: str, next_pos: int, complete: bool = False, force: bool = False) -> None:
+    def set(
+        self, source: str, next_pos: int, complete: bool = False, force: bool = False, best_effort: bool = False
+    ) -> None:
+        """Record the resume point (saved at most every 2 s unless ``force``). ``best_effort``: a failed save
+        is only logged - the state on disk is then older, which redoes frames but loses none."""
         self.data["sources"][source] = {"next": next_pos, "complete": complete}
         now = time.monotonic()
         if force or now - self._last_save > 2.0:
-            write_atomic(self.path, json.dumps(self.data, indent=1).encode())
+            try:
+                write_atomic(self.path, json.dumps(self.data, indent=1).encode())
+            except FacelabError as e:
+                if not best_effort:
+                    raise
+                log.warning("%s", e)
             self._last_save = now
 
+    def forget(self, source: str) -> None:
+        """Drop ``source``'s entry (a run that extracted nothing leaves no trace); the file goes with the last one."""
+        self.data["sources"].pop(source, None)
+        try:
+            if self.data["sources"]:
+                write_atomic(self.path, json.dumps(self.data, indent=1).encode())
+            else:
+                self.path.unlink(missing_ok=True)
+        except (OSError, FacelabError) as e:  # a stale entry only redoes this source next time
+            log.warning("%s: %s", self.path, getattr(e, "strerror", None) or e)
 
+
+@leaves_no_empty_dirs("output")  # a failed extraction (no face, bad --only-like photo) leaves no empty faceset
 def extract(
     source: str | Path,
     output: str | Path,
@@ -158,13 +180,17 @@ def extract(
     """
     cfg = cfg or ExtractConfig()
     source, out = Path(source), Path(output)
+    refuse_overlap(
+        {media_label("input", source): source, "reference photo": cfg.only_like},
+        {"-o": out, "--debug": cfg.debug_dir},
+    )
     face_type = FaceType.parse(cfg.face_type)
     if cfg.image_format not in ("jpg", "png"):
         raise FacelabError(f"unknown image format {cfg.image_format!r} (jpg or png)")
     if not source.exists():
         raise MediaError(f"{source}: no such file or folder")
     info = probe(source)  # fails early, with a one-line error, on non-media
-    ensure_writable_dir(out)
+    ensure_writable_dir(out, "-o")
     state = _State(out)
     key = str(source.resolve())
     st = {"next": 0, "complete": False} if force else state.get(key)
@@ -184,18 +210,35 @@ def extract(
     def drain(block: bool) -> None:
         nonlocal done_pos
         while pending and (block or pending[0][0] is None or pending[0][0].done()):
-            fut, pos = pending.pop(0)
+            fut, pos = pending[0]
             if fut is not None:
-                fut.result()
+                fut.result()  # a failed write raises while still queued: the resume point stays before its frame
+            pending.pop(0)
             done_pos = pos
+
+    def settle() -> BaseException | None:
+        """Finish the queued writes; the resume point advances only over the frames before the first failed
+        write (later writes are cancelled or ignored: one full disk gives one error, the first)."""
+        nonlocal done_pos
+        failed: BaseException | None = None
+        for fut, pos in pending:
+            if fut is not None and failed is not None:
+                fut.cancel()
+            elif fut is not None:
+                failed = fut.exception()
+            if failed is None:
+                done_pos = pos
+        pending.clear()
+        return failed
 
     def on_error(path: str, err: MediaError) -> None:
         log.warning("%s", err)
         summary.unreadable.append(path)
 
+    decoded = DecodeCheck()  # a video that ends before its declared frame count is reported after its faces
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facelab-write") as writer:
         try:
-            frames = prefetch(iter_frames(source, cfg.every, st["next"], on_error=on_error))
+            frames = prefetch(iter_frames(source, cfg.every, st["next"], on_error=on_error, check=decoded))
             for frame, faces in _find_faces(frames, finder, cfg):
                 if smoother is not None and frame.timestamp is not None:
                     smoothed = smoother(frame.timestamp, [(f.box, f.points) for f in faces])
@@ -219,21 +262,50 @@ def extract(
                 if not written:
                     summary.frames_without_face.append(frame.name)
                 drain(block=len(pending) > 32)
-                state.set(key, done_pos)
+                state.set(key, done_pos, best_effort=True)
                 if progress:
                     progress(summary.frames_read, total)
-        finally:
+        except BaseException as e:
             # Frames already handed to the writer are finished (a Ctrl+C loses nothing), then the resume point
-            # is saved, so a re-run starts right after the last face on disk.
-            try:
-                drain(block=True)
-            finally:
-                state.set(key, done_pos, force=True)
-    state.set(key, done_pos, complete=True, force=True)
+            # is saved, so a re-run starts right after the last frame whose faces are all on disk. The error
+            # in flight stays the one reported (a write failing later, or the state save, must not replace it).
+            late = settle()
+            if late is not None and late is not e:
+                log.warning("%s", late)
+            state.set(key, done_pos, force=True, best_effort=True)
+            raise
+        failed = settle()
+        if failed is not None:
+            state.set(key, done_pos, force=True, best_effort=True)
+            raise failed
+    if not summary.faces_written and not summary.resumed_from and not decoded.short:
+        # a whole input without one face is an error, not an empty faceset (the state goes; so does a new folder)
+        finder.close()
+        state.forget(key)
+        raise FacelabError(_no_faces(source, summary, "frame" if info.kind == "video" else "image"))
+    # a truncated video is never "complete": a re-run resumes after its last decoded frame and reports it again
+    state.set(key, done_pos, complete=not decoded.short, force=True)
     summary.seconds = time.perf_counter() - t0
     write_atomic(out / SUMMARY_FILE, json.dumps({**asdict(summary), "fps": summary.fps}, indent=1).encode())
     finder.close()
+    if decoded.short:
+        raise MediaError(f"{decoded.message(source)}; the faces of those frames are in {out}")
     return summary
+
+
+def _no_faces(source: Path, s: ExtractSummary, unit: str) -> str:
+    """``clip.mp4: no faces found in 120 frames`` (with what else was skipped: other people, unreadable images)."""
+    if s.faces_rejected_identity:
+        return (
+            f"{source}: no faces like {s.only_like} found in {_count(s.frames_read, unit)} "
+            f"({_count(s.faces_rejected_identity, 'face')} of other people skipped)"
+        )
+    unreadable = f" ({len(s.unreadable)} unreadable skipped)" if s.unreadable else ""
+    return f"{source}: no faces found in {_count(s.frames_read, unit)}{unreadable}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _moved(face: FoundFace, points: np.ndarray) -> FoundFace:

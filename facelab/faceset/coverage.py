@@ -253,13 +253,14 @@ def coverage(
     return Coverage(pose, expr, totals, unmeasured, src_name, dst_name)
 
 
-def folder_coverage(src: str | Path, dst: str | Path) -> Coverage:
-    """``coverage`` of two faceset folders (FacesetError naming the folder if one is missing or empty)."""
-    from facelab.faceset.index import load_metas
+def folder_coverage(src: str | Path, dst: str | Path, unreadable: list[Path] | None = None) -> Coverage:
+    """``coverage`` of the readable faces of two faceset folders (FacesetError naming the folder if one is missing
+    or has none; faces that cannot be read are warned about and appended to ``unreadable``, when given)."""
+    from facelab.faceset.readable import readable_faces
 
-    return coverage(
-        (m for _, m in load_metas(src)), (m for _, m in load_metas(dst)), src_name=str(src), dst_name=str(dst)
-    )
+    unreadable = [] if unreadable is None else unreadable
+    src_faces, dst_faces = readable_faces(src, unreadable), readable_faces(dst, unreadable)
+    return coverage((m for _, m in src_faces), (m for _, m in dst_faces), src_name=str(src), dst_name=str(dst))
 
 
 # --- text ----------------------------------------------------------------------------------------------------------

@@ -10,18 +10,15 @@ not all compared with each other at full resolution.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from facelab.config import DedupeConfig
-from facelab.errors import FacelabError, MediaError
-from facelab.faceset.index import load_metas
-from facelab.faceset.sort import read_small, thread_map
-
-log = logging.getLogger(__name__)
+from facelab.errors import FacelabError
+from facelab.faceset.readable import face_pixels, no_readable_faces, readable_faces
+from facelab.faceset.sort import thread_map
 
 SIDE = 64
 _LEVELS = (4, 16)  # coarse block grids tried before the full 64x64 comparison
@@ -29,8 +26,11 @@ _EPS = 1e-5  # float32 slack so a lower bound never prunes a true pair
 _BLOCK_ELEMS = 1 << 22  # ~16 MB of float32 per vectorised step
 
 
-def find_duplicates(folder: str | Path, threshold: float = DedupeConfig.threshold) -> list[tuple[Path, Path]]:
-    """(duplicate, kept) pairs, in name order of the duplicate.
+def find_duplicates(
+    folder: str | Path, threshold: float = DedupeConfig.threshold, unreadable: list[Path] | None = None
+) -> list[tuple[Path, Path]]:
+    """(duplicate, kept) pairs, in name order of the duplicate. Faces that cannot be read take no part: they are
+    warned about and appended to ``unreadable`` (when given).
 
     Faces closer than ``threshold`` (mean absolute difference of 64x64 grayscale in [0, 1]) are near-duplicates.
     The sharpest face (highest ``meta.blur``, then name order) is kept first and claims its near-duplicates; the
@@ -39,12 +39,15 @@ def find_duplicates(folder: str | Path, threshold: float = DedupeConfig.threshol
     """
     if not 0 < threshold <= 1:
         raise FacelabError(f"--threshold {threshold:g}: must be in (0, 1]")
-    faces = load_metas(folder)
-    imgs = thread_map(_small_or_none, [p for p, _ in faces])
+    unreadable = [] if unreadable is None else unreadable
+    faces = readable_faces(folder, unreadable)
+    imgs = thread_map(lambda p: face_pixels(p, unreadable, gray=True, side=SIDE), [p for p, _ in faces])
     ok = [i for i, im in enumerate(imgs) if im is not None]
+    if not ok:
+        raise no_readable_faces(folder, unreadable)
     paths = [faces[i][0] for i in ok]
     blur = np.array([faces[i][1].blur for i in ok], dtype=np.float64)
-    x = np.stack([imgs[i] for i in ok]).astype(np.float32) / 255.0 if ok else np.zeros((0, SIDE, SIDE), np.float32)
+    x = np.stack([imgs[i] for i in ok]).astype(np.float32) / 255.0
     dup_of = claim_duplicates(len(paths), candidate_pairs(x, threshold), blur, verifier(x, threshold))
     return [(paths[d], paths[dup_of[d]]) for d in sorted(dup_of)]
 
@@ -91,14 +94,6 @@ def verifier(x: np.ndarray, threshold: float) -> Callable[[int, np.ndarray], np.
         return js[np.abs(full[js] - full[i]).mean(1, dtype=np.float64) < threshold]
 
     return verify
-
-
-def _small_or_none(path: Path) -> np.ndarray | None:
-    try:
-        return read_small(path, SIDE, gray=True)
-    except MediaError as e:
-        log.warning("%s: skipped (%s)", path, e)
-        return None
 
 
 def _pool(x: np.ndarray, grid: int) -> np.ndarray:

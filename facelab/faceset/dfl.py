@@ -30,7 +30,8 @@ from facelab.geometry.facetype import FaceType
 from facelab.geometry.pose import head_pose
 from facelab.geometry.umeyama import apply_affine, invert_affine
 from facelab.imaging.sharpness import laplacian_sharpness
-from facelab.io.atomic import ensure_writable_dir, write_atomic
+from facelab.io.atomic import ensure_writable_dir, leaves_no_empty_dirs, write_atomic
+from facelab.io.paths import refuse_overlap
 
 log = logging.getLogger(__name__)
 
@@ -496,6 +497,7 @@ def _load(path: Path, decode: bool) -> tuple[bytes, list[_Seg], FaceMeta]:
 # --- import -----------------------------------------------------------------------------------------------------
 
 
+@leaves_no_empty_dirs("out_dir")
 def import_dfl(
     src_dir: str | Path, out_dir: str | Path, progress: Callable[[int, int], None] | None = None
 ) -> ImportSummary:
@@ -509,9 +511,8 @@ def import_dfl(
     files = face_files(src)
     if not files:
         raise FacesetError(f"{src}: no images (.jpg, .jpeg, .png) to import")
-    if out.resolve() == src.resolve():
-        raise FacesetError(f"{out}: output folder must differ from the DFL folder (the originals are kept)")
-    ensure_writable_dir(out)
+    refuse_overlap({"DFL folder": src}, {"-o": out})  # the originals are kept
+    ensure_writable_dir(out, "-o")
     summary = ImportSummary(output=str(out_dir))
     taken: dict[str, Path] = {}
     for done, p in enumerate(files, 1):
@@ -530,4 +531,9 @@ def import_dfl(
             summary.converted += 1
         if progress is not None:
             progress(done, len(files))
+    if not summary.converted:  # a command that did nothing useful fails (and leaves no empty -o folder)
+        (first, why), n = summary.skipped[0], len(summary.skipped)
+        more = f"; +{n - 1} more" if n > 1 else ""
+        files = "1 file" if n == 1 else f"{n} files"
+        raise FacesetError(f"{src}: no DFL faces imported ({files} skipped: {Path(first).name}: {why}{more})")
     return summary

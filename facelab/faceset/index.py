@@ -32,10 +32,11 @@ Key = tuple[int, int]  # (size, mtime_ns)
 Row = tuple[int, int, str]  # (size, mtime_ns, metadata JSON)
 
 
-def load_metas(folder: str | Path) -> list[tuple[Path, FaceMeta]]:
+def load_metas(folder: str | Path, skipped: list[Path] | None = None) -> list[tuple[Path, FaceMeta]]:
     """(path, meta) of every face in ``folder`` in name order: facelab faces, and DFL faces converted on the fly.
 
-    Other images are skipped with one warning each. FacesetError if the folder is missing or holds no faces.
+    Other images are skipped with one warning each (and appended to ``skipped``, when given). FacesetError if the
+    folder is missing or holds no faces.
     """
     folder = Path(folder)
     files = face_files(folder)  # FacesetError if the folder is missing
@@ -59,6 +60,8 @@ def load_metas(folder: str | Path) -> list[tuple[Path, FaceMeta]]:
         if meta is None:
             meta = read_any_meta(path)
             if meta is None:
+                if skipped is not None:
+                    skipped.append(path)
                 continue
             fresh[path.name] = (*key, meta.to_json().decode("ascii"))
         out.append((path, meta))

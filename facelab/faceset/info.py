@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from facelab.faceset.index import load_metas
+from facelab.faceset.readable import readable_faces
 from facelab.io.atomic import write_atomic
 
 POSE_EDGES = list(range(-90, 91, 15))  # degrees; 12 bins for yaw and for pitch
@@ -20,13 +20,14 @@ TOP_SOURCES = 8
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
 
-def faceset_info(folder: str | Path) -> dict[str, Any]:
-    """A JSON-ready summary of the faceset in ``folder`` (see ``format_info`` for the human-readable form).
+def faceset_info(folder: str | Path, unreadable: list[Path] | None = None) -> dict[str, Any]:
+    """A JSON-ready summary of the readable faces in ``folder`` (see ``format_info`` for the human-readable form;
+    faces that cannot be read are warned about and appended to ``unreadable``, when given).
 
     ``pose_histogram.yaw_pitch_counts[i][j]`` counts faces with yaw in bin i and pitch in bin j of ``edges``;
     angles beyond +-90 are counted in the outermost bins so the histogram always totals ``count``.
     """
-    metas = [m for _, m in load_metas(folder)]
+    metas = [m for _, m in readable_faces(folder, [] if unreadable is None else unreadable)]
     yaw, pitch, roll, blur = (
         np.array([getattr(m, k) for m in metas], dtype=np.float64) for k in ("yaw", "pitch", "roll", "blur")
     )
@@ -99,12 +100,13 @@ def bar(length: float, ascii_only: bool = False) -> str:
     return _EIGHTHS[-1] * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
 
 
-def plot_pose_histogram(folder: str | Path, png_path: str | Path) -> None:
-    """Write a PNG: yaw histogram (left) and yaw x pitch 2D histogram (right)."""
+def plot_pose_histogram(folder: str | Path, png_path: str | Path, info: dict[str, Any] | None = None) -> None:
+    """Write a PNG: yaw histogram (left) and yaw x pitch 2D histogram (right). ``info``: ``faceset_info(folder)``,
+    if the caller has it (the faces are then not read, nor warned about, twice)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    info = faceset_info(folder)
+    info = faceset_info(folder) if info is None else info
     hist = info["pose_histogram"]
     edges = np.asarray(hist["edges"], dtype=np.float64)
     counts = np.asarray(hist["yaw_pitch_counts"])

@@ -2,6 +2,8 @@
 
 Sorting renames faces to ``{rank:05d}_{name}`` (or only writes the order to a text file); it never deletes, and a
 rank prefix from an earlier sort is replaced, not stacked. Rejects are moved to a trash folder, never removed.
+Faces that cannot be read (``faceset.readable``) are left out of the order and keep their names: renamed, they
+would look sorted; after a sort they follow the ranked faces in name order.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from facelab.errors import FacelabError, FacesetError, MediaError
+from facelab.errors import FacelabError, FacesetError
 from facelab.faceset.index import SORT_TMP_DIR, load_metas, rename_in_cache
 from facelab.faceset.meta import FaceMeta
+from facelab.faceset.readable import face_pixels, no_readable_faces, readable_faces
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 
 log = logging.getLogger(__name__)
@@ -41,32 +44,57 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def sort_faceset(folder: str | Path, by: str, photo: str | Path | None = None) -> list[Path]:
-    """The faces of ``folder`` in the order of criterion ``by`` (see ``SORTS``); nothing is renamed here."""
+def sort_faceset(
+    folder: str | Path, by: str, photo: str | Path | None = None, unreadable: list[Path] | None = None
+) -> list[Path]:
+    """The readable faces of ``folder`` in the order of criterion ``by`` (see ``SORTS``); nothing is renamed here.
+    Faces that cannot be read are left out (warned about, and appended to ``unreadable`` when given)."""
+    check_sort(by, photo)
+    unreadable = [] if unreadable is None else unreadable
+    return order_faces(readable_faces(folder, unreadable), by, photo, unreadable)
+
+
+def check_sort(by: str, photo: str | Path | None) -> None:
     if by not in SORTS:
         raise FacelabError(f"unknown sort {by!r} (one of: {', '.join(SORTS)})")
     if by == "identity" and not photo:
         raise FacelabError("--by identity needs --photo PHOTO (a picture of the person to rank first)")
-    faces = load_metas(folder)
+
+
+def order_faces(
+    faces: Sequence[tuple[Path, FaceMeta]], by: str, photo: str | Path | None, unreadable: list[Path]
+) -> list[Path]:
+    """``faces`` in the order of ``by``; for the sorts that read pixels, the faces whose pixels do not decode are
+    left out and appended to ``unreadable``."""
     if by in SORT_KEYS:
         key = SORT_KEYS[by]
         return [p for p, _ in sorted(faces, key=lambda f: key(f[1]), reverse=True)]  # reverse keeps ties stable
     paths = [p for p, _ in faces]
     if by == "hist":
-        return [paths[i] for i in hist_chain(color_histograms(paths))]
-    assert photo is not None
-    dist = identity_distances(faces, photo)
-    return [paths[i] for i in np.argsort(dist, kind="stable")]
+        hists = color_histograms(paths, unreadable)
+        kept = np.flatnonzero(~np.isnan(hists).any(axis=(1, 2)))
+        order = [paths[kept[i]] for i in hist_chain(hists[kept])]
+    else:
+        assert photo is not None
+        dist = identity_distances(faces, photo, unreadable)
+        order = [paths[i] for i in np.argsort(dist, kind="stable") if not np.isnan(dist[i])]
+    if paths and not order:
+        raise no_readable_faces(paths[0].parent, unreadable)
+    return order
 
 
 # --- histogram chain ---------------------------------------------------------------------------------------------
 
 
-def color_histograms(paths: Sequence[Path]) -> np.ndarray:
-    """(N, 3, 256) per-channel histograms of each whole face image resized to 128 px (DFL's ``hist`` input)."""
+def color_histograms(paths: Sequence[Path], unreadable: list[Path] | None = None) -> np.ndarray:
+    """(N, 3, 256) per-channel histograms of each whole face image resized to 128 px (DFL's ``hist`` input); NaN
+    for a face whose pixels cannot be read (appended to ``unreadable`` when given)."""
+    failed: list[Path] = [] if unreadable is None else unreadable
 
     def hist(p: Path) -> np.ndarray:
-        img = read_small(p, HIST_SIDE)
+        img = face_pixels(p, failed, side=HIST_SIDE)
+        if img is None:
+            return np.full((3, 256), np.nan, dtype=np.float32)
         return np.stack([cv2.calcHist([img], [c], None, [256], [0, 256]).ravel() for c in range(3)])
 
     return np.stack(thread_map(hist, paths)).astype(np.float32)
@@ -114,8 +142,11 @@ def _bhatt_to(roots: np.ndarray, cur: np.ndarray) -> np.ndarray:
 # --- identity ----------------------------------------------------------------------------------------------------
 
 
-def identity_distances(faces: Sequence[tuple[Path, FaceMeta]], photo: str | Path) -> np.ndarray:
-    """dlib descriptor distance of each face to the (largest) face in ``photo``; < 0.6 is the same person."""
+def identity_distances(
+    faces: Sequence[tuple[Path, FaceMeta]], photo: str | Path, unreadable: list[Path] | None = None
+) -> np.ndarray:
+    """dlib descriptor distance of each face to the (largest) face in ``photo``; < 0.6 is the same person. NaN for
+    a face whose pixels cannot be read (appended to ``unreadable`` when given)."""
     from facelab.faces.finder import FaceFinder
     from facelab.faces.identity import FaceDescriber
     from facelab.io.media import read_image
@@ -130,18 +161,32 @@ def identity_distances(faces: Sequence[tuple[Path, FaceMeta]], photo: str | Path
         raise FacelabError(f"{photo}: no face found in the --photo reference")
     describer = FaceDescriber()
     ref = describer.describe(img, found[0].points)
-    # the aligned crop's own landmarks: no detection on faceset faces, so profile or tiny faces still get a score
-    return np.array([np.linalg.norm(describer.describe(read_rgb(p), m.landmarks) - ref) for p, m in faces])
+    failed: list[Path] = [] if unreadable is None else unreadable
+
+    def distance(p: Path, m: FaceMeta) -> float:
+        bgr = face_pixels(p, failed)
+        if bgr is None:
+            return float("nan")
+        # the aligned crop's own landmarks: no detection on faceset faces, so profile or tiny faces get a score
+        return float(np.linalg.norm(describer.describe(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), m.landmarks) - ref))
+
+    return np.array([distance(p, m) for p, m in faces])
 
 
 # --- applying an order -------------------------------------------------------------------------------------------
 
 
-def apply_order(folder: str | Path, order: Sequence[str | Path], order_file: str | Path | None = None) -> None:
+def apply_order(
+    folder: str | Path,
+    order: Sequence[str | Path],
+    order_file: str | Path | None = None,
+    stems: dict[str, str] | None = None,
+) -> None:
     """Rename the faces to ``{rank:05d}_{name}`` in ``order``, or only write the names to ``order_file``.
 
     Renaming goes through a hidden subfolder (two phases), so a target name held by another face never clobbers
-    it; an interrupted run is finished by the next one. Nothing is ever deleted.
+    it; an interrupted run is finished by the next one. Nothing is ever deleted, and a file not in ``order``
+    keeps its name. ``stems``: face name -> its source's stem (see ``strip_rank``), if the caller has the metas.
     """
     folder = Path(folder)
     names = [Path(p).name for p in order]
@@ -151,7 +196,7 @@ def apply_order(folder: str | Path, order: Sequence[str | Path], order_file: str
     if len(set(names)) != len(names):
         raise FacelabError("the sort order lists a face twice")
     finish_interrupted_sort(folder)
-    stems = {p.name: Path(m.source_file).stem for p, m in load_metas(folder)}
+    stems = source_stems(load_metas(folder)) if stems is None else stems
     width = max(5, len(str(len(names) - 1)))
     targets = {n: f"{rank:0{width}d}_{strip_rank(n, stems.get(n))}" for rank, n in enumerate(names)}
     moving = {n: t for n, t in targets.items() if n != t}
@@ -170,6 +215,10 @@ def apply_order(folder: str | Path, order: Sequence[str | Path], order_file: str
         raise FacesetError(f"{folder}: sort stopped, cannot rename ({e.strerror or e})") from e
     finish_interrupted_sort(folder)
     rename_in_cache(folder, moving)
+
+
+def source_stems(faces: Sequence[tuple[Path, FaceMeta]]) -> dict[str, str]:
+    return {p.name: Path(m.source_file).stem for p, m in faces}
 
 
 def strip_rank(name: str, source_stem: str | None = None) -> str:
@@ -216,14 +265,18 @@ def filter_faceset(
     yaw: tuple[float, float] | None = None,
     pitch: tuple[float, float] | None = None,
     min_blur: float | None = None,
+    unreadable: list[Path] | None = None,
 ) -> list[Path]:
-    """The faces to reject: yaw or pitch outside the inclusive (min, max) degrees, or sharpness below ``min_blur``."""
+    """The faces to reject: yaw or pitch outside the inclusive (min, max) degrees, or sharpness below ``min_blur``.
+    Faces that cannot be read are neither kept nor rejected: they are warned about and appended to
+    ``unreadable`` (when given)."""
     if yaw is None and pitch is None and min_blur is None:
         raise FacelabError("nothing to filter by: give --yaw, --pitch and/or --min-blur")
     for what, rng in (("yaw", yaw), ("pitch", pitch)):
         if rng is not None and rng[0] > rng[1]:
             raise FacelabError(f"--{what} {rng[0]:g} {rng[1]:g}: MIN is above MAX")
-    return [p for p, m in load_metas(folder) if not keeps(m, yaw, pitch, min_blur)]
+    faces = readable_faces(folder, [] if unreadable is None else unreadable)
+    return [p for p, m in faces if not keeps(m, yaw, pitch, min_blur)]
 
 
 def keeps(
@@ -238,7 +291,7 @@ def keeps(
 
 def move_to_trash(paths: Iterable[str | Path], trash_dir: str | Path) -> list[Path]:
     """Move faces into ``trash_dir`` (created if needed), never overwriting a file there; returns the new paths."""
-    trash = ensure_writable_dir(trash_dir)
+    trash = ensure_writable_dir(trash_dir, "--trash")
     moved = []
     for p in map(Path, paths):
         dst = free_name(trash / p.name)
@@ -264,28 +317,7 @@ def free_name(path: Path) -> Path:
     return cand
 
 
-# --- image helpers shared with dedupe ----------------------------------------------------------------------------
-
-
-def read_small(path: Path, side: int, gray: bool = False) -> np.ndarray:
-    """A face image (BGR, or grayscale) resized to ``side`` x ``side`` with area averaging."""
-    img = _decode(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    return cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(_decode(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def _decode(path: Path, flag: int) -> np.ndarray:
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise MediaError(f"{path}: cannot read ({e.strerror or e})") from e
-    img = cv2.imdecode(data, flag)
-    if img is None:
-        raise MediaError(f"{path}: face image data is corrupt")
-    return img
+# --- threads -----------------------------------------------------------------------------------------------------
 
 
 def thread_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

@@ -62,9 +62,14 @@ def read_face(path: str | Path) -> tuple[np.ndarray, FaceMeta]:
 
 def face_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FacesetError(f"{folder}: is a file, not a faceset folder")
     if not folder.is_dir():
         raise FacesetError(f"{folder}: no such faceset folder")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FACE_EXTS and not p.name.startswith("."))
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in FACE_EXTS and not p.name.startswith("."))
+    except OSError as e:  # a folder without read permission
+        raise FacesetError(f"{folder}: cannot read ({e.strerror or e})") from e
 
 
 def iter_faceset(folder: str | Path) -> Iterator[tuple[Path, FaceMeta]]:

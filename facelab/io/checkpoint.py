@@ -70,11 +70,13 @@ def save(model_dir: str | Path, ckpt: Checkpoint) -> None:
 def load(model_dir: str | Path) -> Checkpoint | None:
     """The newest complete checkpoint of ``model_dir`` (None if it has none); falls back to backups if corrupt."""
     model_dir = Path(model_dir)
-    candidates = [model_dir / CKPT, model_dir / OLD] + sorted((model_dir / BACKUPS).glob("iter_*"), reverse=True)
+    try:
+        candidates = [model_dir / CKPT, model_dir / OLD] + sorted((model_dir / BACKUPS).glob("iter_*"), reverse=True)
+        candidates = [c for c in candidates if (c / "state.json").exists()]
+    except OSError as e:  # a model folder without read permission
+        raise FacelabError(f"{model_dir}: cannot read ({e.strerror or e})") from e
     errors = []
     for c in candidates:
-        if not (c / "state.json").exists():
-            continue
         try:
             ckpt = _load_dir(c)
         except Exception as e:  # noqa: BLE001 - any corruption: try the next candidate, report all

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -19,6 +20,7 @@ from facelab.errors import MediaError
 
 log = logging.getLogger(__name__)
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm"}
 
 
@@ -41,12 +43,44 @@ class MediaInfo:
     height: int | None = None
 
 
+@dataclass
+class DecodeCheck:
+    """How far a video decoded against what its container declares, filled in by ``iter_frames`` as it goes.
+
+    Decoding can end early without an error (FFmpeg's threaded decoder just stops where a file's data ends, while
+    an index at the front still declares every frame), so the count is compared after the last frame."""
+
+    declared: int | None = None  # frames the container declares (None: unknown)
+    decoded: int = 0  # frames decoded, including ones skipped by ``every`` / ``start``
+    stopped_at: float | None = None  # where the decoded part ends: last frame's timestamp + one frame, s
+    reason: str | None = None  # the decoder's error, when it raised one
+
+    @property
+    def short(self) -> bool:
+        """Fewer frames than declared: beyond a small tolerance (container counts can be off by a few), or any
+        shortfall at all when the decoder raised an error."""
+        if self.declared is None:
+            return self.reason is not None
+        missing = self.declared - self.decoded
+        return missing > max(2, self.declared // 50) or (self.reason is not None and missing > 0)
+
+    def message(self, path: str | Path) -> str:
+        """One line: ``clip.mp4: truncated or damaged: decoded 71 of 282 frames (stopped at 2.37 s)``."""
+        of = f" of {self.declared}" if self.declared is not None else ""
+        at = f" (stopped at {self.stopped_at:.2f} s)" if self.stopped_at is not None else ""
+        why = f": {self.reason}" if self.reason and self.declared is None else ""
+        return f"{path}: truncated or damaged: decoded {self.decoded}{of} frames{at}{why}"
+
+
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
 
 
 def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+    except OSError as e:  # a folder without read permission
+        raise MediaError(f"{folder}: cannot read ({e.strerror or e})") from e
 
 
 def natural_key(name: str) -> tuple[tuple[str | int, ...], str]:
@@ -117,6 +151,21 @@ def _image_size(path: Path) -> tuple[int, int]:
         return img.shape[1], img.shape[0]
 
 
+def cut_short(head: bytes, tail: bytes) -> str | None:
+    """Why a JPEG or PNG looks cut short (a copy or download that stopped part-way), judged from its first 8 and
+    last 16 bytes: every whole one ends with its end marker (JPEG EOI ``FF D9``, PNG ``IEND`` chunk), zero padding
+    aside. None when it looks whole, or is neither format. Strict: for files facelab (or DFL) wrote itself; a
+    camera's JPEG may carry data after its end marker."""
+    tail = tail.rstrip(b"\x00")
+    if head.startswith(b"\xff\xd8") and not tail.endswith(b"\xff\xd9"):
+        return "cut short (the JPEG has no end marker)"
+    if head.startswith(PNG_SIGNATURE) and not tail.endswith(b"IEND\xaeB`\x82"):
+        return "cut short (the PNG has no end chunk)"
+    if not head:
+        return "empty file"
+    return None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """RGB uint8 image; one-line MediaError if the file is missing, empty or not a decodable image."""
     path = Path(path)
@@ -126,6 +175,8 @@ def read_image(path: str | Path) -> np.ndarray:
         raise MediaError(f"{path}: cannot read ({e.strerror or e})") from e
     if data.size == 0:
         raise MediaError(f"{path}: empty file")
+    if data[:8].tobytes() == PNG_SIGNATURE and b"IEND" not in data.tobytes():  # libpng would print to stderr
+        raise MediaError(f"{path}: not a readable image (cut short: the PNG has no end chunk)")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise MediaError(f"{path}: not a readable image (corrupt or unsupported format)")
@@ -140,6 +191,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def probe(path: str | Path) -> MediaInfo:
     path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file or folder")
     if path.is_dir():
         return MediaInfo("images", len(list_images(path)))
     if is_image_path(path):
@@ -147,16 +200,29 @@ def probe(path: str | Path) -> MediaInfo:
     with open_video(path) as c:
         s = c.streams.video[0]
         fps = float(s.average_rate) if s.average_rate else None
-        n = s.frames or (int(round(float(s.duration * s.time_base) * fps)) if s.duration and fps else None)
-        return MediaInfo("video", n, fps, s.codec_context.width, s.codec_context.height)
+        return MediaInfo("video", _declared_frames(s), fps, s.codec_context.width, s.codec_context.height)
+
+
+def _declared_frames(stream: Any) -> int | None:  # a PyAV video stream (av is imported lazily)
+    """Frames the container declares: its frame count, else duration x average rate (None if neither)."""
+    fps = float(stream.average_rate) if stream.average_rate else None
+    if stream.frames:
+        return stream.frames
+    return int(round(float(stream.duration * stream.time_base) * fps)) if stream.duration and fps else None
 
 
 def iter_frames(
-    path: str | Path, every: int = 1, start: int = 0, on_error: Callable[[str, MediaError], None] | None = None
+    path: str | Path,
+    every: int = 1,
+    start: int = 0,
+    on_error: Callable[[str, MediaError], None] | None = None,
+    check: DecodeCheck | None = None,
 ) -> Iterator[Frame]:
     """Frames of a video, a folder of images or one image. ``every`` keeps one frame in N; ``start`` skips the
     first frames (or images) without decoding faces from them (resume). An unreadable image in a folder is
-    passed to ``on_error`` and skipped (raised if no ``on_error`` is given)."""
+    passed to ``on_error`` and skipped (raised if no ``on_error`` is given). A video that decodes to fewer frames
+    than it declares (truncated or damaged) raises a one-line MediaError after its last decodable frame, unless
+    ``check`` is given: it is then filled in for the caller to report after finishing its work."""
     path = Path(path)
     if not path.exists():
         raise MediaError(f"{path}: no such file or folder")
@@ -178,13 +244,23 @@ def iter_frames(
     if is_image_path(path):
         yield Frame(read_image(path), str(path), path.stem)
         return
-    yield from _iter_video(path, every, start)
+    own = check is None
+    check = check if check is not None else DecodeCheck()
+    yield from _iter_video(path, every, start, check)
+    if own and check.short:
+        raise MediaError(check.message(path))
 
 
 def open_video(path: Path):
     import av
 
-    if path.stat().st_size == 0:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError as e:
+        raise MediaError(f"{path}: no such file") from e
+    except OSError as e:
+        raise MediaError(f"{path}: cannot read ({e.strerror or e})") from e
+    if size == 0:
         raise MediaError(f"{path}: empty file")
     try:
         c = av.open(str(path))
@@ -208,33 +284,38 @@ def _quarter_turns(rotation: float | None) -> int:
     return int(round(rotation / 90.0)) % 4
 
 
-def _iter_video(path: Path, every: int, start: int) -> Iterator[Frame]:
+def _iter_video(path: Path, every: int, start: int, check: DecodeCheck) -> Iterator[Frame]:
     import av
 
     with open_video(path) as c:
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"  # frame + slice threads: decode is not the bottleneck
+        check.declared = _declared_frames(stream)
         tb = stream.time_base
         t0 = stream.start_time or 0
+        step = 1 / float(stream.average_rate) if stream.average_rate else 0.0  # one frame, s
         i = -1
         try:
             for frame in c.decode(stream):
                 i += 1
+                ts = (
+                    float((frame.pts - t0) * tb)
+                    if frame.pts is not None and tb is not None
+                    else i / float(stream.average_rate or 30)
+                )
+                check.decoded, check.stopped_at = i + 1, ts + step  # where the decoded part of the video ends
                 if i < start or i % every:
                     continue
                 img = frame.to_ndarray(format="rgb24")
                 k = _quarter_turns(frame.rotation)
                 if k:
                     img = np.ascontiguousarray(np.rot90(img, k))
-                ts = (
-                    float((frame.pts - t0) * tb)
-                    if frame.pts is not None and tb is not None
-                    else i / float(stream.average_rate or 30)
-                )
                 yield Frame(img, str(path), f"{path.stem}_{i:06d}", i, i, ts)
         except av.error.FFmpegError as e:
             if i < 0:
                 raise MediaError(f"{path}: video stream cannot be decoded ({ffmpeg_reason(e)})") from e
-            log.warning("%s: decoding stopped after frame %d (%s); the file looks truncated", path, i, ffmpeg_reason(e))
+            check.reason = ffmpeg_reason(e)  # the frames before it were yielded; the caller reports the rest
         if i < 0:
             raise MediaError(f"{path}: video has no decodable frames (truncated or corrupt)")
+        if check.reason and not check.short:  # every declared frame decoded: an error in trailing data only
+            log.warning("%s: decoding ended with an error after the last frame (%s)", path, check.reason)

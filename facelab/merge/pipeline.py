@@ -33,7 +33,17 @@ from facelab.faceset.index import load_metas
 from facelab.geometry.facetype import FaceType, transform_matrix
 from facelab.imaging.masks import hull_mask, polygon_mask
 from facelab.io.atomic import write_atomic
-from facelab.io.media import Frame, FrameSequence, MediaInfo, frame_sequence, iter_frames, iter_sequence, probe
+from facelab.io.media import (
+    DecodeCheck,
+    Frame,
+    FrameSequence,
+    MediaInfo,
+    frame_sequence,
+    iter_frames,
+    iter_sequence,
+    probe,
+)
+from facelab.io.paths import media_label, refuse_overlap
 from facelab.io.prefetch import prefetch
 from facelab.io.video import open_writer, synthetic_tag
 from facelab.merge import blend
@@ -48,6 +58,7 @@ log = logging.getLogger(__name__)
 class MergeSummary:
     output: str
     frames: int = 0
+    frames_declared: int | None = None  # what the dst declares (a video's container count, a folder's images)
     faces_swapped: int = 0
     frames_without_face: int = 0
     faces_hull_fallback: int = 0  # mask mode "stored": faces without stored polygons, merged with the hull mask
@@ -58,8 +69,9 @@ class MergeSummary:
         return self.frames / self.seconds if self.seconds else 0.0
 
     def summary(self) -> str:
+        of = f" of {self.frames_declared}" if self.frames_declared not in (None, self.frames) else ""
         return (
-            f"{self.frames} frames, {self.faces_swapped} faces swapped ({self.fps:.1f} frames/s) -> {self.output}; "
+            f"{self.frames}{of} frames, {self.faces_swapped} faces swapped ({self.fps:.1f} frames/s) -> {self.output}; "
             f"settings in {self.output.rstrip('/')}.merge.json"
         )
 
@@ -297,6 +309,7 @@ def merge(
     timing and audio, a folder has no audio). Settings are saved beside the output as ``<output>.merge.json``."""
     cfg = cfg or MergeConfig()
     dst, output = Path(dst), Path(output)
+    refuse_overlap(merge_inputs(dst, model_dir, faceset, cfg), {"-o": output, "--mask-output": mask_output})
     if uses_stored(cfg.mask_mode) and faceset is None:
         # found-on-the-fly faces carry no polygons; failing now beats a whole run of silent hull fallbacks
         raise FacelabError(
@@ -314,10 +327,11 @@ def merge(
     if cfg.only_like:
         merger.only_like = IdentityFilter(cfg.only_like, 0.6, live.finder if live else FaceFinder())
     model_id = f"{mcfg.archi}@{mcfg.resolution}:{Path(model_dir).resolve().name}"
-    summary = MergeSummary(str(output))
+    summary = MergeSummary(str(output), frames_declared=n_frames)
     t0 = time.perf_counter()
     tag = synthetic_tag(model_id, {"dst": dst.name})
-    frames = iter_sequence(seq, rate) if seq is not None else iter_frames(dst)
+    decoded = DecodeCheck()  # a dst that ends before its declared frame count is reported once its frames are out
+    frames = iter_sequence(seq, rate) if seq is not None else iter_frames(dst, check=decoded)
 
     def faces_of(frame: Frame) -> list[PlannedFace]:
         return planned.get(frame.index, []) if planned is not None else [PlannedFace(lm) for lm in live(frame)]
@@ -359,7 +373,22 @@ def merge(
         "model_id": model_id,
     }
     write_atomic(Path(str(output).rstrip("/") + ".merge.json"), json.dumps(settings, indent=1).encode())
+    if decoded.short:
+        of = f" of {decoded.declared}" if decoded.declared is not None else ""
+        raise MediaError(f"{decoded.message(dst)}; merge wrote {summary.frames}{of} frames to {output}")
     return summary
+
+
+def merge_inputs(
+    dst: Path, model_dir: str | Path, faceset: str | Path | None, cfg: MergeConfig
+) -> dict[str, str | Path | None]:
+    """What a merge reads, named for ``refuse_overlap``'s messages (no output may replace or enter them)."""
+    return {
+        media_label("dst", dst): dst,
+        "model folder": model_dir,
+        "dst faceset": faceset,
+        "reference photo": cfg.only_like,
+    }
 
 
 def _open_dst(

@@ -13,12 +13,14 @@ from facelab.config import MergeConfig
 from facelab.errors import FacelabError
 from facelab.io.atomic import write_atomic
 from facelab.io.media import frame_sequence, iter_frames, iter_sequence
+from facelab.io.paths import refuse_overlap
 from facelab.merge.pipeline import (
     DEFAULT_SEQUENCE_FPS,
     LiveFaces,
     Merger,
     PlannedFace,
     faces_from_faceset,
+    merge_inputs,
     merged_frames,
     uses_stored,
 )
@@ -55,6 +57,7 @@ def contact_sheet(
     may be a folder of frames (frame numbers are then places in its natural name order). With ``faceset`` the
     faces (and their stored mask polygons) come from the dst faceset, as in ``merge``; else they are found. A cell
     is what ``merge`` writes for that frame with those options (without motion blur: stills have no motion)."""
+    refuse_overlap(merge_inputs(Path(dst_video), model_dir, faceset, base), {"-o": out_png})
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
     if faceset is None and any(uses_stored(replace(base, **c).mask_mode) for c in combos):
         raise FacelabError("stored masks need --faceset (mask mode 'stored' uses the dst faceset's polygons)")
@@ -64,8 +67,13 @@ def contact_sheet(
     seq = frame_sequence(dst) if dst.is_dir() else None
     if seq is not None:  # a folder: decode only the chosen frames (the rate does not matter for stills)
         chosen = list(iter_sequence(seq, DEFAULT_SEQUENCE_FPS, wanted))
-    else:
-        chosen = [f for f in iter_frames(dst) if f.index in wanted]
+    else:  # decoding stops at the last chosen frame (faster; a damaged end of the video does not matter here)
+        chosen = []
+        for f in iter_frames(dst):
+            if f.index in wanted:
+                chosen.append(f)
+                if len(chosen) == len(wanted):
+                    break
     if not chosen:
         raise FacelabError(f"{dst_video}: none of the frames {sorted(wanted)} exist")
     if faceset is not None:

@@ -62,6 +62,11 @@ class Schedule:
     autosave_minutes: float
     backup_every: int = 0  # iterations; 0 = off
     backups_kept: int = 5
+    autosave_iters: int = 0  # also save every N iterations; 0 = off
+
+    def autosave_due(self, iteration: int, seconds_since_save: float) -> bool:
+        by_iters = self.autosave_iters > 0 and iteration % self.autosave_iters == 0
+        return by_iters or seconds_since_save >= self.autosave_minutes * 60
 
 
 class Dist:
@@ -97,6 +102,7 @@ class RunLoop:
     history: dict[str, list[float]]
     curve_keys: tuple[str, ...] = ()  # history keys drawn in losses.png
     _tb: Any = None
+    _run_start = 0  # the iteration this process's run started from (its checkpoint's)
 
     # --- hooks -------------------------------------------------------------------------------------------------
 
@@ -177,7 +183,7 @@ class RunLoop:
         t0 = last_save = time.monotonic()
         stopped = "iterations"
         bad_steps = 0
-        it_start = self.iteration
+        it_start = self._run_start = self.iteration
         if iterations is not None and self.iteration >= iterations:
             return RunResult(self.iteration, 0.0, self.history, "iterations")
         data = iter(self.loader())
@@ -214,7 +220,7 @@ class RunLoop:
                     progress({"iteration": self.iteration, **scal})
                 if self.dist.main and sch.preview_every and self.iteration % sch.preview_every == 0:
                     self.write_previews()
-                if time.monotonic() - last_save >= sch.autosave_minutes * 60:
+                if sch.autosave_due(self.iteration, time.monotonic() - last_save):
                     self.save()
                     last_save = time.monotonic()
         except KeyboardInterrupt:
@@ -259,7 +265,9 @@ class RunLoop:
         if self._tb is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(self.model_dir / "tensorboard"))
+            # a killed run's curves may run past the checkpoint this run resumed from: TensorBoard hides the
+            # events of earlier files from this step on, so no step is shown twice
+            self._tb = SummaryWriter(str(self.model_dir / "tensorboard"), purge_step=self._run_start + 1)
         for k, v in scal.items():
             self._tb.add_scalar(f"loss/{k}" if k != "ms_per_iter" else "speed/ms_per_iter", v, self.iteration)
         self._tb.add_scalar("speed/it_per_s", 1000.0 / max(scal["ms_per_iter"], 1e-6), self.iteration)
@@ -269,6 +277,8 @@ class RunLoop:
     def save(self) -> None:
         if not self.dist.main:
             return
+        if self._tb is not None:  # curves up to this iteration are on disk before the checkpoint that ends them
+            self._tb.flush()
         sch = self.schedule
         state = {
             "iteration": self.iteration,

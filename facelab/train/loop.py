@@ -22,6 +22,7 @@ from facelab.config import ModelConfig, TrainConfig
 from facelab.errors import FacelabError
 from facelab.imaging.ada import AdaController, AugmentPipe
 from facelab.io.atomic import ensure_writable_dir, write_atomic
+from facelab.io.paths import refuse_overlap
 from facelab.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD, parse_archi, validate
@@ -39,9 +40,9 @@ SIDES = ("src", "dst")  # the two autoencoders, each trained to reconstruct its 
 # TrainConfig fields that may change when a run resumes; the rest define the run.
 RESUMABLE = {
     "batch", "lr", "lr_dropout", "clip_grad", "random_warp", "random_src_flip", "random_dst_flip", "masked_training",
-    "eyes_mouth_prio", "uniform_yaw", "blur_out_mask", "ct_mode", "random_hsv_power", "degrade_prob", "gan_power",
+    "eyes_mouth_prio", "uniform_yaw", "uniform_expression", "blur_out_mask", "ct_mode", "random_hsv_power", "degrade_prob", "gan_power",
     "true_face_power", "face_style_power", "bg_style_power", "precision", "workers", "preview_every",
-    "autosave_minutes", "backup_every", "backups_kept", "pretrain", "synthetic_faces", "ada",
+    "autosave_minutes", "autosave_iters", "backup_every", "backups_kept", "pretrain", "synthetic_faces", "ada",
 }  # fmt: skip
 
 
@@ -95,13 +96,14 @@ class Trainer(RunLoop):
         src, dst = Path(src), Path(dst)
         if src.resolve() == dst.resolve() and not train_cfg.pretrain:
             raise FacelabError(f"{src}: src and dst are the same faceset (use --pretrain to train on one faceset)")
-        if self.dist.main:
-            ensure_writable_dir(self.model_dir)
+        refuse_overlap({"src faceset": src, "dst faceset": dst}, {"--model": self.model_dir})
         self.mcfg, self.tcfg, resuming = resolve_configs(self.model_dir, model_cfg, train_cfg, given or set())
         try:
-            validate(self.mcfg)
+            validate(self.mcfg)  # before the folder is made: bad options leave nothing behind
         except ValueError as e:
             raise FacelabError(str(e)) from e
+        if self.dist.main:
+            ensure_writable_dir(self.model_dir, "--model")
         self.family, self.opts = parse_archi(self.mcfg.archi)
         res = self.mcfg.resolution
         if self.tcfg.synthetic_faces not in ("use", "exclude"):
@@ -197,7 +199,7 @@ class Trainer(RunLoop):
     @property
     def schedule(self) -> Schedule:
         t = self.tcfg
-        return Schedule(t.seed, t.preview_every, t.autosave_minutes, t.backup_every, t.backups_kept)
+        return Schedule(t.seed, t.preview_every, t.autosave_minutes, t.backup_every, t.backups_kept, t.autosave_iters)
 
     def extra_state(self) -> dict[str, Any]:
         return {

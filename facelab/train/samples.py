@@ -22,6 +22,7 @@ from facelab.errors import FacesetError
 from facelab.faceset.meta import FaceMeta
 from facelab.faceset.store import face_files, read_face
 from facelab.geometry.facetype import PADDING, FaceType, transform_matrix
+from facelab.geometry.openness import openness_bin
 from facelab.geometry.umeyama import apply_affine
 from facelab.imaging import color, warp
 from facelab.imaging.masks import eyes_mouth_mask, hull_mask, polygon_mask
@@ -39,6 +40,7 @@ class FaceBank:
     yaws: np.ndarray  # (N,) degrees
     names: list[str]
     synthetic: int = 0  # how many of the faces are generated (``facelab augment sample``)
+    expressions: np.ndarray | None = None  # (N,) eye/mouth openness bins (``openness_bin``); None = all one bin
 
     def __len__(self) -> int:
         return len(self.names)
@@ -63,6 +65,7 @@ def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int, sy
     masks = np.empty((n, resolution, resolution), np.uint8)
     em = np.empty((n, resolution, resolution), np.uint8)
     yaws = np.empty(n, np.float32)
+    expressions = np.empty(n, np.int64)
     narrower = 0
     for i, (path, img, meta) in enumerate(faces):
         if min(img.shape[:2]) < resolution // 2:
@@ -73,6 +76,7 @@ def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int, sy
         masks[i] = face_mask(meta, m, resolution) * 255
         em[i] = eyes_mouth_mask((resolution, resolution), lmk) * 255
         yaws[i] = meta.yaw
+        expressions[i] = openness_bin(meta.landmarks)
     if narrower:
         log.warning(
             "%s: %d faces were extracted with a tighter face type than the model's %s; their crops have "
@@ -82,7 +86,7 @@ def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int, sy
             face_type.value,
             face_type.value,
         )
-    return FaceBank(images, masks, em, yaws, [p.name for p, _, _ in faces], n_synth)
+    return FaceBank(images, masks, em, yaws, [p.name for p, _, _ in faces], n_synth, expressions)
 
 
 def recrop(image: np.ndarray, meta: FaceMeta, face_type: FaceType, resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +111,7 @@ class PairDataset(Dataset):
 
     def __init__(self, src: FaceBank, dst: FaceBank, cfg: TrainConfig) -> None:
         self.src, self.dst, self.cfg = src, dst, cfg
-        self._yaw_bins = {side: _yaw_bins(bank.yaws) for side, bank in (("src", src), ("dst", dst))}
+        self._bins = {side: _balanced_bins(bank, cfg) for side, bank in (("src", src), ("dst", dst))}
 
     def __len__(self) -> int:  # samples are drawn by counter, not by index; this bounds nothing
         return 2**62
@@ -130,8 +134,8 @@ class PairDataset(Dataset):
         return out
 
     def _pick(self, side: str, bank: FaceBank, k: int, rng: np.random.Generator) -> int:
-        if self.cfg.uniform_yaw:
-            bins = self._yaw_bins[side]
+        bins = self._bins[side]
+        if bins is not None:  # balanced sampling: a random non-empty bin, then a random face in it
             members = bins[rng.integers(len(bins))]
             return int(members[rng.integers(len(members))])
         n = len(bank)
@@ -139,11 +143,22 @@ class PairDataset(Dataset):
         return int(np.random.default_rng([self.cfg.seed, epoch, 7 + (side == "dst")]).permutation(n)[pos])
 
 
-def _yaw_bins(yaws: np.ndarray, nbins: int = 128, limit: float = 68.75) -> list[np.ndarray]:
-    """Face indices grouped into equal yaw bins over +-1.2 rad (DFL's uniform_yaw); empty bins dropped."""
+def _balanced_bins(bank: FaceBank, cfg: TrainConfig) -> list[np.ndarray] | None:
+    """Face indices grouped for balanced sampling, or None for plain epochs: by yaw (``uniform_yaw``, DFL's 128
+    equal bins over +-1.2 rad), by eye/mouth openness (``uniform_expression``), or by both at once; empty bins
+    dropped, so a pose or expression the faceset lacks is not drawn."""
+    if not (cfg.uniform_yaw or cfg.uniform_expression):
+        return None
+    n = len(bank)
+    yaw = _yaw_bin(bank.yaws) if cfg.uniform_yaw else np.zeros(n, np.int64)
+    expr = bank.expressions if cfg.uniform_expression and bank.expressions is not None else np.zeros(n, np.int64)
+    key = yaw * 9 + expr  # 9 openness bins
+    return [np.flatnonzero(key == k) for k in np.unique(key)]
+
+
+def _yaw_bin(yaws: np.ndarray, nbins: int = 128, limit: float = 68.75) -> np.ndarray:
     edges = np.linspace(-limit, limit, nbins + 1)
-    which = np.clip(np.digitize(yaws, edges) - 1, 0, nbins - 1)
-    return [np.flatnonzero(which == b) for b in range(nbins) if (which == b).any()]
+    return np.clip(np.digitize(yaws, edges) - 1, 0, nbins - 1)
 
 
 def augment(

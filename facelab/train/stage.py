@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facelab.config import ModelConfig, TrainConfig
+from facelab.io.atomic import leaves_no_empty_dirs
 from facelab.models.saehd import SAEHD, validate
 from facelab.runs.loop import RunOutcome
 from facelab.runs.progress import RunProgress, Scalars, run_progress
@@ -45,6 +46,7 @@ def describe_model(mcfg: ModelConfig) -> ModelDescription:
     return ModelDescription(mcfg, SAEHD(mcfg).param_counts())
 
 
+@leaves_no_empty_dirs("model_dir")  # a run that fails to start (no faces, bad options) leaves no empty folder
 def train_model(
     src: str | Path,
     dst: str | Path,

@@ -1,0 +1,182 @@
+"""Swap quality per CPU-minute: train recipes on a real pair and score each at 10, 20, 40 and 60 minutes.
+
+For every recipe (a preset, optionally with options on top: ``cpu-quick`` or ``cpu-quick:eyes_mouth_prio=true``)
+the same extracted pair is trained from scratch; at each checkpoint the dst video is merged with the model and
+scored by ``facelab evaluate`` (FaceMesh landmarks, so gaze is measured; no FID): eye- and mouth-openness
+correlation between dst and swapped frames (aspect ratios of the 68 points), gaze error, sharpness relative to the
+src faces, dlib distance to the src and to the dst, pose error. Training minutes are wall time of training alone
+(merge and scoring are not counted). Everything is resumable: rerun the same command to continue where it stopped.
+
+Usage: .venv/bin/python benchmarks/quality_per_hour.py [--pair p7_to_p6] [--recipes cpu-quick,cpu]
+                                                     [--checkpoints 10,20,40,60] [--strip]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+if __package__ in (None, ""):  # run as `python benchmarks/quality_per_hour.py`: make `benchmarks` importable
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, write_json  # noqa: E402
+from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig  # noqa: E402
+from facelab.evaluate.report import evaluate  # noqa: E402
+from facelab.extract.pipeline import extract  # noqa: E402
+from facelab.faceset.index import load_metas  # noqa: E402
+from facelab.io.atomic import write_atomic  # noqa: E402
+from facelab.io.media import iter_frames  # noqa: E402
+from facelab.merge.pipeline import merge  # noqa: E402
+from facelab.train.loop import Trainer  # noqa: E402
+from facelab.train.presets import with_preset  # noqa: E402
+
+# (report key, column title, digits); identity and pose keys are facelab evaluate's
+COLUMNS = (
+    ("eye_follow", "eye r", 2),
+    ("mouth_follow", "mouth r", 2),
+    ("gaze_err", "gaze", 3),
+    ("sharpness_ratio", "sharp/src", 2),
+    ("id_dist_src", "id->src", 3),
+    ("id_dist_dst", "id->dst", 3),
+    ("pose_err_l2", "pose deg", 1),
+)
+
+
+def parse_recipe(spec: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``"preset:key=value,key=value"`` -> (preset, ModelConfig options, TrainConfig options), values typed by the
+    config field they set."""
+    name, _, opts = spec.partition(":")
+    model_opts: dict[str, Any] = {}
+    train_opts: dict[str, Any] = {}
+    for item in filter(None, opts.split(",")):
+        key, _, text = item.partition("=")
+        for cls, into in ((ModelConfig, model_opts), (TrainConfig, train_opts)):
+            field = next((f for f in fields(cls) if f.name == key), None)
+            if field is not None:
+                into[key] = _typed(getattr(cls(), key), text)
+                break
+        else:
+            raise SystemExit(f"recipe {spec!r}: {key!r} is not a model or training option")
+    return name, model_opts, train_opts
+
+
+def _typed(default: Any, text: str) -> Any:
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes", "y")
+    return type(default)(text)
+
+
+def facesets(data: Path, pair: dict[str, Any], out: Path) -> dict[str, Path]:
+    """Both sides extracted once (whole face, 256 px) and reused by every recipe."""
+    sides = {}
+    for side, rel in (("src", pair["src"][0]), ("dst", pair["dst"])):
+        sides[side] = out / f"faceset_{side}"
+        extract(data / rel, sides[side], ExtractConfig(face_type="whole_face", size=256))
+    return sides
+
+
+def score(model_dir: Path, dst_video: Path, sides: dict[str, Path], at: Path) -> dict[str, Any]:
+    """Merge the dst with the model and evaluate the result; returns the report's metrics."""
+    swapped = at / "swapped.mp4"
+    merge(dst_video, model_dir, swapped, MergeConfig(), faceset=sides["dst"])
+    res = evaluate(sides["src"], dst_video, swapped, at / "report", with_fid=False, landmarker="facemesh")
+    return {k: v.get("value") for k, v in res.metrics.items()}
+
+
+def strip(dst_video: Path, swapped: Path, dst_faceset: Path, out_png: Path, n: int = 8) -> None:
+    """n evenly spaced frames cut around the dst face (from its faceset), dst above the swap, as one PNG."""
+    rects = {m.frame_index: m.source_rect for _, m in load_metas(dst_faceset) if m.face_index == 0}
+    dst = {f.index: f.image for f in iter_frames(dst_video)}
+    swp = {f.index: f.image for f in iter_frames(swapped)}
+    shown = [i for i in sorted(rects) if i in dst and i in swp]
+    idx = [shown[k] for k in np.linspace(0, len(shown) - 1, n).astype(int)] if shown else []
+
+    def tile(img: np.ndarray, rect: tuple[float, ...]) -> np.ndarray:
+        cx, cy, side = (rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2, 1.6 * max(rect[2] - rect[0], rect[3] - rect[1])
+        m = np.array([[200 / side, 0, 100 - cx * 200 / side], [0, 200 / side, 100 - cy * 200 / side]])
+        return cv2.warpAffine(img, m, (200, 200), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+    rows = [np.concatenate([tile(frames[i], rects[i]) for i in idx], axis=1) for frames in (dst, swp)] if idx else []
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR)) if rows else (0, 0)
+    if ok:
+        write_atomic(out_png, buf.tobytes())
+
+
+def run_recipe(
+    spec: str, checkpoints: list[float], sides: dict[str, Path], dst_video: Path, out: Path, want_strip: bool
+) -> list[dict[str, Any]]:
+    name, model_opts, train_opts = parse_recipe(spec)
+    mcfg, tcfg, given = with_preset(name, model_opts, train_opts)
+    folder = out / spec.replace(":", "_").replace(",", "_").replace("=", "-")
+    log_path = folder / "curve.json"
+    curve: list[dict[str, Any]] = json.loads(log_path.read_text()) if log_path.exists() else []
+    trained = curve[-1]["minutes"] if curve else 0.0
+    for minutes in checkpoints:
+        if any(abs(p["minutes"] - minutes) < 1e-6 for p in curve):
+            continue
+        trainer = Trainer(sides["src"], sides["dst"], folder / "model", mcfg, tcfg, given)
+        t0 = time.perf_counter()
+        res = trainer.run(minutes=minutes - trained)
+        trained += (time.perf_counter() - t0) / 60
+        at = folder / f"at_{minutes:g}min"
+        point = {"minutes": minutes, "iterations": res.iteration, **score(folder / "model", dst_video, sides, at)}
+        curve.append(point)
+        write_atomic(log_path, json.dumps(curve, indent=1).encode())
+        print(f"{spec} @ {minutes:g} min: {res.iteration} iterations; " + _line(point), flush=True)
+        if want_strip:
+            strip(dst_video, at / "swapped.mp4", sides["dst"], at / "strip.png")
+    return curve
+
+
+def _line(point: dict[str, Any]) -> str:
+    return ", ".join(f"{title} {fmt(point.get(key), digits)}" for key, title, digits in COLUMNS)
+
+
+def main() -> int:
+    ap = data_parser(__doc__)
+    ap.add_argument("--pair", default="p7_to_p6", help="a pair of pairs.json (default: %(default)s, held apart)")
+    ap.add_argument("--recipes", default="cpu-quick", help="comma-separated; options after ':' joined by '+'")
+    ap.add_argument("--checkpoints", default="10,20,40,60", help="training minutes at which to score")
+    ap.add_argument("--strip", action="store_true", help="write a dst | swap frame strip at each checkpoint")
+    ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "quality_per_hour")
+    a = ap.parse_args()
+    data = require_data(a.data, "pairs.json")
+    pair = next((p for p in json.loads((data / "pairs.json").read_text())["pairs"] if p["name"] == a.pair), None)
+    if pair is None:
+        print(f"quality_per_hour: no pair {a.pair!r} in {data / 'pairs.json'}", file=sys.stderr)
+        return 2
+    out = a.out / a.pair
+    sides = facesets(data, pair, out)
+    checkpoints = sorted(float(m) for m in a.checkpoints.split(","))
+    figures: dict[str, list[dict[str, Any]]] = {}
+    for spec in a.recipes.split(","):
+        spec = spec.replace("+", ",")  # options inside a recipe: cpu-quick:lr=1e-4+batch=8
+        figures[spec] = run_recipe(spec, checkpoints, sides, data / pair["dst"], out, a.strip)
+    rows = [
+        [spec, f"{p['minutes']:g}", p["iterations"], *(fmt(p.get(k), d) for k, _, d in COLUMNS)]
+        for spec, curve in figures.items()
+        for p in sorted(curve, key=lambda p: p["minutes"])
+    ]
+    print_table(
+        f"quality per CPU-minute on {a.pair} (training wall minutes, {sys.platform})",
+        ["recipe", "min", "iters", *(title for _, title, _ in COLUMNS)],
+        rows,
+        notes=[
+            "eye r / mouth r: correlation of dst and swapped eye / mouth aspect ratios over frames (1 = follows)",
+            "gaze: FaceMesh iris offset error in eye widths; sharp/src: Laplacian sharpness vs the src faces",
+            "id->src / id->dst: dlib descriptor distance of the swapped face (< 0.6 = same person)",
+        ],
+    )
+    write_json(a.json, {"pair": a.pair, "curves": figures})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
