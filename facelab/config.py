@@ -68,6 +68,7 @@ class TrainConfig:
     bg_style_power: float = 0.0  # (resumable)
     pretrain: bool = False
     synthetic_faces: str = "use"  # use | exclude: faces flagged synthetic by `facelab augment sample` (resumable)
+    synthetic_weight: float = 1.0  # sampling probability of a synthetic src/dst face vs a real one; > 0 (resumable)
     ada: bool = False  # adaptive augmentation of what the GAN discriminator sees (needs gan_power > 0) (resumable)
     precision: str = "auto"  # auto | bf16 | fp32 (resumable)
     seed: int = 0
@@ -173,6 +174,16 @@ class SampleConfig:
     candidates: int = 8  # with fill_*: draw up to n x this many images
     seed: int = 0  # first latent seed
     confirm_detector: str = "dlib-mmod"  # second detector that must also find each face; "none" = trust the first
+
+
+@dataclass
+class RenderConfig:
+    """``facelab augment render``: 3D re-rendering of source faces in new poses and expressions."""
+
+    min_identity: float = 0.6  # max dlib descriptor distance to the faceset's identity (2+ keeps every render)
+    fill_faces: int = 20  # with --fill and no -n: faces each thin bin should hold, real and rendered
+    fill_tries: int = 4  # with --fill: renders tried per face a bin still lacks
+    preview_faces: int = 8  # source faces (rows) on the preview sheet
 
 
 @dataclass

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facelab.augment.sample import Generate, _Candidate, _FillPlan, find_generated_face, sample_into_faceset
+from facelab.augment.reextract import find_generated_face
+from facelab.augment.sample import Generate, _Candidate, _FillPlan, sample_into_faceset
 from facelab.config import ExtractConfig
 from facelab.errors import FacelabError
 from facelab.extract.pipeline import extract

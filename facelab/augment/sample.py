@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from facelab import __version__
+from facelab.augment.reextract import mean_descriptor, reextract, search_image
 from facelab.config import SampleConfig
 from facelab.errors import FacelabError
 from facelab.faces.detect import Box, Detector, make_detector
-from facelab.faces.finder import FaceFinder, FoundFace
+from facelab.faces.finder import FaceFinder
 from facelab.faces.identity import FaceDescriber
 from facelab.faceset.coverage import (
     MIN_DST,
@@ -49,15 +48,11 @@ from facelab.faceset.coverage import (
 )
 from facelab.faceset.index import load_metas
 from facelab.faceset.meta import FaceMeta
-from facelab.faceset.store import read_face, write_face
-from facelab.geometry.align import align_face
+from facelab.faceset.store import write_face
 from facelab.geometry.facetype import FaceType
-from facelab.geometry.pose import head_pose
-from facelab.geometry.umeyama import apply_affine, invert_affine
-from facelab.imaging.sharpness import laplacian_sharpness
+from facelab.geometry.umeyama import apply_affine
 
 Generate = Callable[[Sequence[int], float], np.ndarray]  # (seeds, truncation_psi) -> uint8 RGB (B, R, R, 3)
-IDENTITY_REFERENCE_FACES = 64  # real faces averaged into the identity reference (spread over the faceset)
 _ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 BinKey = tuple[str, tuple[int, int]]  # ("pose" | "expression", bin index)
 
@@ -223,7 +218,7 @@ def sample_into_faceset(
     except ValueError as e:
         raise FacelabError(f"second detector: {e}") from e
     report.confirmed_by = confirmer.name if confirmer is not None else ""
-    reference = _mean_descriptor(real, describer)
+    reference = mean_descriptor(real, describer)
     budget = n * candidates
     bar = _bar(n, progress)  # counts faces in the faceset towards n; the postfix tells where the rest went
     shown = 0
@@ -292,34 +287,6 @@ def sample_into_faceset(
     return report
 
 
-def search_image(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What a detector searches for the face of a generated image, and the map from it back to the image.
-
-    A generated face is an aligned crop, tighter than any photo a detector was made for: it is searched in a 2x
-    upscale padded by half its side with replicated border (what ``benchmarks/train_pair.py`` found to work).
-    """
-    big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    pad = big.shape[0] // 2
-    back = np.array([[0.5, 0.0, -pad / 2], [0.0, 0.5, -pad / 2]])  # padded 2x image -> generated image
-    return cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE), back
-
-
-def find_generated_face(image: np.ndarray, finder: FaceFinder) -> FoundFace | None:
-    """The largest face in a generated image, in the image's pixels, or None."""
-    search, back = search_image(image)
-    found = finder.find(search, max_faces=1)
-    if not found:
-        return None
-    f = found[0]
-    box = type(f.box)(*apply_affine(back, np.array(f.box.as_list()).reshape(2, 2)).ravel(), f.box.score, f.box.source)
-    mesh = None
-    if f.mesh is not None:
-        mesh = f.mesh.copy()
-        mesh[:, :2] = apply_affine(back, mesh[:, :2])
-        mesh[:, 2] *= 0.5
-    return FoundFace(box, apply_affine(back, f.points), mesh)
-
-
 def _confirmed(image: np.ndarray, c: _Candidate, detector: Detector, min_iou: float = 0.3) -> bool:
     """Whether ``detector`` also finds a face where the first detector found this candidate's (box IoU >= min_iou,
     both in the generated image's pixels); its score goes into the face's metadata."""
@@ -345,54 +312,19 @@ def _examine(
     psi: float,
 ) -> _Candidate | None:
     """Extract the face of one generated image; None when there is none."""
-    found = find_generated_face(image, finder)
-    if found is None:
+    # the seed names the generated image as a frame number names a video frame
+    extra = {"generator": generator_id, "seed": int(seed), "truncation": float(psi)}
+    r = reextract(
+        image, finder, describer, reference, face_type, size,
+        source_file=f"generator:{generator_id}", frame_index=seed, extra=extra,
+    )  # fmt: skip
+    if r is None:
         return None
-    # align from a replicate-padded copy: the crop may reach past the tight generated image, and a black wedge
-    # there (extraction's constant border) would be a defect no real face of this faceset has
-    p = image.shape[0] // 2
-    padded = cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REPLICATE)
-    face, m_pad = align_face(padded, found.points + p, face_type, size)
-    m = m_pad.copy()
-    m[:, 2] += m_pad[:, :2] @ np.array([p, p], dtype=np.float64)  # same map, from the unpadded image
-    aligned = apply_affine(m, found.points)
-    distance = float(np.linalg.norm(describer.describe(face, aligned) - reference))
-    yaw, pitch, roll = head_pose(aligned, (size, size))
-    h, w = image.shape[:2]
-    meta = FaceMeta(
-        face_type=face_type.value,
-        size=size,
-        landmarks=aligned,
-        source_landmarks=found.points,
-        transform=m,
-        inverse=invert_affine(m),
-        source_file=f"generator:{generator_id}",
-        source_size=(w, h),
-        source_rect=tuple(found.box.as_list()),
-        face_index=0,
-        frame_index=seed,  # the seed names the generated image as a frame number names a video frame
-        detector=finder.names[0],
-        detector_score=found.box.score,
-        landmarker=finder.names[1] + ("+refine" if finder.refine else ""),
-        yaw=yaw,
-        pitch=pitch,
-        roll=roll,
-        blur=laplacian_sharpness(face, aligned),
-        mesh=found.mesh,
-        synthetic=True,
-        extra={
-            "generator": generator_id,
-            "seed": int(seed),
-            "truncation": float(psi),
-            "identity_distance": round(distance, 4),
-            "facelab_version": __version__,
-        },
-    )
-    bins: list[BinKey] = [("pose", pose_bin(yaw, pitch))]
-    eb = expression_bin(*expression_features(aligned))
+    bins: list[BinKey] = [("pose", pose_bin(r.meta.yaw, r.meta.pitch))]
+    eb = expression_bin(*expression_features(r.meta.landmarks))
     if eb is not None:
         bins.append(("expression", eb))
-    return _Candidate(seed, face, meta, distance, bins)
+    return _Candidate(seed, r.face, r.meta, r.distance, bins)
 
 
 def _write(folder: Path, generator_id: str, c: _Candidate, report: SampleReport) -> None:
@@ -417,18 +349,6 @@ def _generated(generate: Generate, seeds: list[int], psi: float) -> np.ndarray:
             f"generator returned {images.dtype} {images.shape} for {len(seeds)} seeds (expected uint8 (B, R, R, 3))"
         )
     return images
-
-
-def _mean_descriptor(real: list[tuple[Path, FaceMeta]], describer: FaceDescriber) -> np.ndarray:
-    """Mean dlib descriptor of up to IDENTITY_REFERENCE_FACES real faces spread evenly over the faceset (by name,
-    which for video facesets means over time)."""
-    k = min(IDENTITY_REFERENCE_FACES, len(real))
-    idx = np.unique(np.linspace(0, len(real) - 1, k).round().astype(int))
-    descs = []
-    for i in idx:
-        img, meta = read_face(real[i][0])
-        descs.append(describer.describe(img, meta.landmarks))
-    return np.mean(descs, axis=0)
 
 
 class _NoBar:

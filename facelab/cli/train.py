@@ -13,7 +13,11 @@ from facelab.train.presets import PRESETS
 
 def add_train(sub: Subparsers) -> None:
     p = sub.add_parser("train", help="train a swap model on a src and a dst faceset (resumes if --model exists)")
-    p.add_argument("--src", help="source faceset (the face to put in)")
+    p.add_argument(
+        "--src",
+        action="append",
+        help="source faceset (the face to put in); give it again to pool more folders (e.g. rendered faces)",
+    )
     p.add_argument("--dst", help="destination faceset (the face to replace)")
     p.add_argument("--model", help="model folder; an existing one is resumed")
     p.add_argument("--iters", type=int, help="train until this many iterations in total")

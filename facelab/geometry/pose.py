@@ -46,3 +46,12 @@ def rotation_to_ypr(r: np.ndarray) -> tuple[float, float, float]:
     pitch = math.atan2(r[2, 1], r[2, 2])
     roll = math.atan2(r[1, 0], r[0, 0])
     return math.degrees(yaw), -math.degrees(pitch), math.degrees(roll)
+
+
+def ypr_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """The model-to-camera rotation with these angles (degrees, AFLW signs): the inverse of ``rotation_to_ypr``."""
+    y, p, r = (math.radians(a) for a in (yaw, -pitch, roll))
+    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    return rz @ ry @ rx

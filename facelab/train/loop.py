@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from facelab.runs.loop import Dist, RunLoop, Schedule
 from facelab.runs.preview import preview_grid_png
 from facelab.train import losses
 from facelab.train.optim import make_optimizer
-from facelab.train.samples import CounterBatchSampler, PairDataset, load_bank
+from facelab.train.samples import CounterBatchSampler, Folders, PairDataset, load_bank
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ RESUMABLE = {
     "batch", "lr", "lr_dropout", "clip_grad", "random_warp", "random_src_flip", "random_dst_flip", "masked_training",
     "eyes_mouth_prio", "uniform_yaw", "uniform_expression", "blur_out_mask", "ct_mode", "random_hsv_power", "degrade_prob", "gan_power",
     "true_face_power", "face_style_power", "bg_style_power", "precision", "workers", "preview_every",
-    "autosave_minutes", "autosave_iters", "backup_every", "backups_kept", "pretrain", "synthetic_faces", "ada",
+    "autosave_minutes", "autosave_iters", "backup_every", "backups_kept", "pretrain", "synthetic_faces",
+    "synthetic_weight", "ada",
 }  # fmt: skip
 
 
@@ -84,7 +86,7 @@ class Trainer(RunLoop):
 
     def __init__(
         self,
-        src: str | Path,
+        src: Folders,
         dst: str | Path,
         model_dir: str | Path,
         model_cfg: ModelConfig,
@@ -93,11 +95,21 @@ class Trainer(RunLoop):
     ) -> None:
         self.dist = Dist()
         self.model_dir = Path(model_dir)
-        src, dst = Path(src), Path(dst)
-        if src.resolve() == dst.resolve() and not train_cfg.pretrain:
-            raise FacelabError(f"{src}: src and dst are the same faceset (use --pretrain to train on one faceset)")
-        refuse_overlap({"src faceset": src, "dst faceset": dst}, {"--model": self.model_dir})
+        # src: one faceset folder, or several pooled into one (real faces + rendered ones in their own folder)
+        srcs = [Path(src)] if isinstance(src, str | Path) else [Path(s) for s in src]
+        if not srcs:
+            raise FacelabError("no src faceset given")
+        dst = Path(dst)
+        for s in srcs:
+            if s.resolve() == dst.resolve() and not train_cfg.pretrain:
+                raise FacelabError(f"{s}: src and dst are the same faceset (use --pretrain to train on one faceset)")
+        named = {"src faceset": srcs[0]} if len(srcs) == 1 else {f"src faceset {i + 1}": s for i, s in enumerate(srcs)}
+        refuse_overlap({**named, "dst faceset": dst}, {"--model": self.model_dir})
         self.mcfg, self.tcfg, resuming = resolve_configs(self.model_dir, model_cfg, train_cfg, given or set())
+        if self.tcfg.synthetic_faces not in ("use", "exclude"):
+            raise FacelabError(f"synthetic_faces must be use or exclude, not {self.tcfg.synthetic_faces!r}")
+        if not 0 < self.tcfg.synthetic_weight < math.inf:
+            raise FacelabError(f"--synthetic-weight must be a number > 0, not {self.tcfg.synthetic_weight}")
         try:
             validate(self.mcfg)  # before the folder is made: bad options leave nothing behind
         except ValueError as e:
@@ -106,12 +118,10 @@ class Trainer(RunLoop):
             ensure_writable_dir(self.model_dir, "--model")
         self.family, self.opts = parse_archi(self.mcfg.archi)
         res = self.mcfg.resolution
-        if self.tcfg.synthetic_faces not in ("use", "exclude"):
-            raise FacelabError(f"synthetic_faces must be use or exclude, not {self.tcfg.synthetic_faces!r}")
         synth = self.tcfg.synthetic_faces == "use"
-        self.src_bank = load_bank(src, self.mcfg.face_type, res, synth)
+        self.src_bank = load_bank(srcs, self.mcfg.face_type, res, synth)
         self.dst_bank = (
-            self.src_bank if train_cfg.pretrain and src == dst else load_bank(dst, self.mcfg.face_type, res, synth)
+            self.src_bank if train_cfg.pretrain and srcs == [dst] else load_bank(dst, self.mcfg.face_type, res, synth)
         )
         torch.manual_seed(self.tcfg.seed)
         self.model = SAEHD(self.mcfg).to(self.dist.device, memory_format=torch.channels_last)

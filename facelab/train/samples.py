@@ -9,6 +9,8 @@ take disjoint slots of the same global batch.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,61 +34,94 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FaceBank:
-    """A faceset held in memory at the model's resolution and face type."""
+    """One or more facesets held in memory at the model's resolution and face type."""
 
     images: np.ndarray  # (N, R, R, 3) uint8 RGB
     masks: np.ndarray  # (N, R, R) uint8 0/255 landmark-hull masks
     em_masks: np.ndarray  # (N, R, R) uint8 eyes+mouth masks
     yaws: np.ndarray  # (N,) degrees
-    names: list[str]
-    synthetic: int = 0  # how many of the faces are generated (``facelab augment sample``)
+    names: list[str]  # unique; faces of a pooled faceset whose file names clash are prefixed with their folder
+    synthetic: int = 0  # how many of the faces are generated (``facelab augment sample``, renders)
     expressions: np.ndarray | None = None  # (N,) eye/mouth openness bins (``openness_bin``); None = all one bin
+    is_synthetic: np.ndarray | None = None  # (N,) bool, which faces are generated; None = none (``synthetic`` kept)
+
+    def __post_init__(self) -> None:
+        if self.is_synthetic is None:
+            self.is_synthetic = np.zeros(len(self.names), bool)
+        else:
+            self.is_synthetic = np.asarray(self.is_synthetic, bool)
+            self.synthetic = int(self.is_synthetic.sum())
 
     def __len__(self) -> int:
         return len(self.names)
 
 
-def load_bank(folder: str | Path, face_type: FaceType | str, resolution: int, synthetic: bool = True) -> FaceBank:
-    """Read every face of ``folder`` (generated ones only if ``synthetic``), re-crop it to ``face_type`` at
-    ``resolution`` (cubic), and build its masks."""
+Folders = str | Path | Sequence[str | Path]
+
+
+def load_bank(folders: Folders, face_type: FaceType | str, resolution: int, synthetic: bool = True) -> FaceBank:
+    """Read every face of ``folders`` (one faceset folder or several, pooled into one bank; generated faces only
+    if ``synthetic``), re-crop it to ``face_type`` at ``resolution`` (cubic), and build its masks."""
     face_type = FaceType.parse(face_type) if isinstance(face_type, str) else face_type
-    files = face_files(folder)
-    if not files:
-        raise FacesetError(f"{folder}: faceset is empty (run 'facelab extract' first)")
-    faces = [(path, *read_face(path)) for path in files]
-    n_synth = sum(meta.synthetic for _, _, meta in faces)
+    folders = [Path(folders)] if isinstance(folders, str | Path) else [Path(f) for f in folders]
+    if not folders:
+        raise FacesetError("no faceset folder given")
+    seen: dict[Path, Path] = {}
+    for folder in folders:
+        key = folder.resolve()
+        if key in seen:
+            raise FacesetError(f"{folder}: faceset given twice (as {seen[key]})")
+        seen[key] = folder
+    faces: list[tuple[Path, Path, np.ndarray, FaceMeta]] = []  # (folder, path, image, meta)
+    for folder in folders:
+        files = face_files(folder)
+        if not files:
+            raise FacesetError(f"{folder}: faceset is empty (run 'facelab extract' first)")
+        faces += [(folder, path, *read_face(path)) for path in files]
     if not synthetic:
-        faces = [f for f in faces if not f[2].synthetic]
+        faces = [f for f in faces if not f[3].synthetic]
         if not faces:
-            raise FacesetError(f"{folder}: every face is synthetic and synthetic faces are excluded")
-        n_synth = 0
+            where = ", ".join(str(f) for f in folders)
+            raise FacesetError(f"{where}: every face is synthetic and synthetic faces are excluded")
     n = len(faces)
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     masks = np.empty((n, resolution, resolution), np.uint8)
     em = np.empty((n, resolution, resolution), np.uint8)
     yaws = np.empty(n, np.float32)
     expressions = np.empty(n, np.int64)
-    narrower = 0
-    for i, (path, img, meta) in enumerate(faces):
+    flags = np.array([bool(meta.synthetic) for _, _, _, meta in faces], bool)
+    narrower: dict[Path, int] = {}
+    for i, (folder, path, img, meta) in enumerate(faces):
         if min(img.shape[:2]) < resolution // 2:
             log.warning("%s: %d px face is upscaled more than 2x to the model's %d px", path, img.shape[0], resolution)
-        narrower += PADDING[FaceType.parse(meta.face_type)] < PADDING[face_type]
+        if PADDING[FaceType.parse(meta.face_type)] < PADDING[face_type]:
+            narrower[folder] = narrower.get(folder, 0) + 1
         images[i], m = recrop(img, meta, face_type, resolution)
         lmk = apply_affine(m, meta.landmarks)
         masks[i] = face_mask(meta, m, resolution) * 255
         em[i] = eyes_mouth_mask((resolution, resolution), lmk) * 255
         yaws[i] = meta.yaw
         expressions[i] = openness_bin(meta.landmarks)
-    if narrower:
+    for folder, count in narrower.items():
         log.warning(
             "%s: %d faces were extracted with a tighter face type than the model's %s; their crops have "
             "empty borders (re-extract with --face-type %s or wider)",
             folder,
-            narrower,
+            count,
             face_type.value,
             face_type.value,
         )
-    return FaceBank(images, masks, em, yaws, [p.name for p, _, _ in faces], n_synth, expressions)
+    names = _unique_names(folders, [(folder, path) for folder, path, _, _ in faces])
+    return FaceBank(images, masks, em, yaws, names, int(flags.sum()), expressions, flags)
+
+
+def _unique_names(folders: list[Path], faces: list[tuple[Path, Path]]) -> list[str]:
+    """Each face's file name, prefixed with its folder's (``renders/0001.jpg``) where the name occurs in more than
+    one folder; with the whole folder path where the folders' own names clash too."""
+    counts = Counter(path.name for _, path in faces)
+    short = Counter(f.name for f in folders)
+    label = {f: f.name if short[f.name] == 1 and f.name else str(f) for f in folders}
+    return [f"{label[folder]}/{path.name}" if counts[path.name] > 1 else path.name for folder, path in faces]
 
 
 def recrop(image: np.ndarray, meta: FaceMeta, face_type: FaceType, resolution: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +147,13 @@ class PairDataset(Dataset):
     def __init__(self, src: FaceBank, dst: FaceBank, cfg: TrainConfig) -> None:
         self.src, self.dst, self.cfg = src, dst, cfg
         self._bins = {side: _balanced_bins(bank, cfg) for side, bank in (("src", src), ("dst", dst))}
+        # per-face draw weights where synthetic faces are weighted apart from real ones; None = the plain draws
+        self._weights = {side: _face_weights(bank, cfg) for side, bank in (("src", src), ("dst", dst))}
+        self._bin_cdfs = {
+            side: None if w is None or self._bins[side] is None else [np.cumsum(w[m]) for m in self._bins[side]]
+            for side, w in self._weights.items()
+        }
+        self._epoch: dict[str, tuple[int, np.ndarray]] = {}  # side -> (epoch, its weighted draws), the latest one
 
     def __len__(self) -> int:  # samples are drawn by counter, not by index; this bounds nothing
         return 2**62
@@ -134,13 +176,46 @@ class PairDataset(Dataset):
         return out
 
     def _pick(self, side: str, bank: FaceBank, k: int, rng: np.random.Generator) -> int:
-        bins = self._bins[side]
+        bins, weights = self._bins[side], self._weights[side]
         if bins is not None:  # balanced sampling: a random non-empty bin, then a random face in it
-            members = bins[rng.integers(len(bins))]
-            return int(members[rng.integers(len(members))])
+            b = rng.integers(len(bins))
+            members = bins[b]
+            if weights is None:
+                return int(members[rng.integers(len(members))])
+            cdf = self._bin_cdfs[side][b]  # synthetic faces weighted within their bin; bins stay equally likely
+            j = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+            return int(members[min(j, len(members) - 1)])
         n = len(bank)
-        epoch, pos = divmod(k, n)  # each face once per epoch, in a seeded order
-        return int(np.random.default_rng([self.cfg.seed, epoch, 7 + (side == "dst")]).permutation(n)[pos])
+        epoch, pos = divmod(k, n)  # each face once per epoch (weighted: its share of the epoch), in a seeded order
+        if weights is None:
+            return int(np.random.default_rng([self.cfg.seed, epoch, 7 + (side == "dst")]).permutation(n)[pos])
+        if self._epoch.get(side, (None,))[0] != epoch:
+            epoch_rng = np.random.default_rng([self.cfg.seed, epoch, 9 + (side == "dst")])
+            self._epoch[side] = (epoch, _weighted_epoch(weights, epoch_rng))
+        return int(self._epoch[side][1][pos])
+
+
+def _face_weights(bank: FaceBank, cfg: TrainConfig) -> np.ndarray | None:
+    """Each face's draw weight (1 real, ``synthetic_weight`` synthetic), or None when all weigh the same: then
+    draws are exactly the unweighted ones."""
+    w = float(cfg.synthetic_weight)
+    flags = bank.is_synthetic
+    if w == 1.0 or flags is None or not flags.any() or flags.all():
+        return None
+    return np.where(flags, w, 1.0)
+
+
+def _weighted_epoch(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An epoch of ``len(weights)`` draws in a seeded order, face i in ~``n * w_i / sum(w)`` of them: systematic
+    sampling over the faces grouped by weight (seeded order within a group), so each face gets the floor or ceil of
+    its share and each group (real, synthetic) its share to within one draw, not a multinomial's spread."""
+    n = len(weights)
+    order = rng.permutation(n)
+    order = order[np.argsort(weights[order], kind="stable")]
+    cdf = np.cumsum(weights[order])
+    at = (np.arange(n) + rng.random()) * (cdf[-1] / n)
+    draws = order[np.minimum(np.searchsorted(cdf, at, side="right"), n - 1)]
+    return draws[rng.permutation(n)]
 
 
 def _balanced_bins(bank: FaceBank, cfg: TrainConfig) -> list[np.ndarray] | None:

@@ -12,6 +12,7 @@ from facelab.models.saehd import SAEHD, validate
 from facelab.runs.loop import RunOutcome
 from facelab.runs.progress import RunProgress, Scalars, run_progress
 from facelab.train.loop import Trainer
+from facelab.train.samples import Folders
 
 
 @dataclass
@@ -48,7 +49,7 @@ def describe_model(mcfg: ModelConfig) -> ModelDescription:
 
 @leaves_no_empty_dirs("model_dir")  # a run that fails to start (no faces, bad options) leaves no empty folder
 def train_model(
-    src: str | Path,
+    src: Folders,
     dst: str | Path,
     model_dir: str | Path,
     mcfg: ModelConfig,
@@ -60,8 +61,9 @@ def train_model(
     log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train a new model in ``model_dir`` (or resume the one there, see ``resolve_configs`` for ``given``) until
-    ``iters`` iterations in total or for ``minutes``. ``log`` gets one line saying what is trained before the run
-    starts; ``progress(done, total, losses)`` follows the run."""
+    ``iters`` iterations in total or for ``minutes``. ``src`` is one faceset folder or several, pooled (the real
+    faces and rendered ones). ``log`` gets one line saying what is trained before the run starts;
+    ``progress(done, total, losses)`` follows the run."""
     trainer = Trainer(src, dst, model_dir, mcfg, tcfg, given)
     if log is not None:
         log(_start_line(trainer))
