@@ -25,8 +25,9 @@ if __package__ in (None, ""):  # run as `python benchmarks/augment_render.py`: m
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, write_json  # noqa: E402
-from facelab.augment.render.draw import Edit, draw  # noqa: E402
-from facelab.augment.render.stage import _Sources, render_faces  # noqa: E402
+from facelab.augment.render.draw import Edit, MouthTexture, draw  # noqa: E402
+from facelab.augment.render.stage import render_faces  # noqa: E402
+from facelab.augment.render.worker import Renderer, RenderSetup  # noqa: E402
 from facelab.config import ExtractConfig, RenderConfig  # noqa: E402
 from facelab.extract.pipeline import extract  # noqa: E402
 from facelab.faceset.index import load_metas  # noqa: E402
@@ -93,9 +94,10 @@ def main() -> None:
 
 
 def _draw_rate(real: list[tuple[Path, Any]], n: int = 12) -> float:
-    sources = _Sources(real[:n])
-    models = [sources.model(i) for i in range(min(n, len(real)))]
-    sources.close()
+    face = real[0][1]
+    renderer = Renderer(RenderSetup(real[:n], np.zeros(128), face.face_type, face.size, MouthTexture.dark()))
+    models = [renderer.model(i) for i in range(min(n, len(real)))]
+    renderer.close()
     models = [m for m in models if m is not None]
     t0 = time.perf_counter()
     for m in models:

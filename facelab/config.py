@@ -184,6 +184,7 @@ class RenderConfig:
     fill_faces: int = 20  # with --fill and no -n: faces each thin bin should hold, real and rendered
     fill_tries: int = 4  # with --fill: renders tried per face a bin still lacks
     preview_faces: int = 8  # source faces (rows) on the preview sheet
+    workers: int = 0  # processes drawing and re-extracting; 0 = one per CPU core (at most 4) for big jobs
 
 
 @dataclass

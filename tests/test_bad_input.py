@@ -695,6 +695,45 @@ def _(t: Path, a: Assets) -> Run:
     return Run(["augment", "sample", "--gan", a.model, "--faceset", fs, "-n", "1"], [fs, a.model], ["model"])
 
 
+@case("augment render --faceset missing")
+def _(t: Path, a: Assets) -> Run:
+    argv = ["augment", "render", "--faceset", t / "fs", "--out", t / "out", "--yaw", "20"]
+    return Run(argv, [], ["fs"], outputs=[t / "out"])
+
+
+@case("augment render faces without usable landmarks (noise with copied metadata)")
+def _(t: Path, a: Assets) -> Run:
+    from facelab.faceset.store import face_files, read_face, write_face
+
+    fs = t / "fs"
+    fs.mkdir()
+    rng = np.random.default_rng(0)
+    for f in face_files(a.fs_a):
+        img, meta = read_face(f)
+        write_face(fs / f.name, rng.integers(0, 255, img.shape, dtype=np.uint8), meta)
+    argv = ["augment", "render", "--faceset", fs, "--out", t / "out", "--yaw", "20"]
+    return Run(argv, [fs], ["fs"], outputs=[t / "out"])
+
+
+@case("augment render --yaw out of range")
+def _(t: Path, a: Assets) -> Run:
+    argv = ["augment", "render", "--faceset", a.fs_a, "--out", t / "out", "--yaw", "10,60"]
+    return Run(argv, [a.fs_a], ["--yaw 60"], outputs=[t / "out"])
+
+
+@case("augment render --fill --dst without faces")
+def _(t: Path, a: Assets) -> Run:
+    (t / "dst").mkdir()
+    argv = ["augment", "render", "--faceset", a.fs_a, "--out", t / "out", "--fill", "--dst", t / "dst"]
+    return Run(argv, [a.fs_a, t / "dst"], ["dst"], outputs=[t / "out"])
+
+
+@case("augment render --out is the faceset")
+def _(t: Path, a: Assets) -> Run:
+    fs = copy(a.fs_a, t / "fs")
+    return Run(["augment", "render", "--faceset", fs, "--out", fs, "--yaw", "20"], [fs], ["fs"])
+
+
 @case("augment export --gan missing")
 def _(t: Path, a: Assets) -> Run:
     return Run(["augment", "export", "--gan", t / "gan", "--out", t / "G.safetensors"], [], ["gan"])
@@ -968,7 +1007,8 @@ def test_the_table_covers_every_command() -> None:
                 for c in CASES}  # fmt: skip
     assert commands >= {
         "extract", "detect", "faceset info", "faceset sort", "faceset dedupe", "faceset filter", "faceset import",
-        "faceset coverage", "train", "augment train", "augment sample", "augment export", "merge", "swap",
+        "faceset coverage", "train", "augment render", "augment train", "augment sample", "augment export", "merge",
+        "swap",
         "inspect", "fid", "evaluate", "export",
     }  # fmt: skip
 

@@ -29,8 +29,8 @@ def test_texture_is_carried_by_the_corner_coordinates():
     tex = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     xy = np.array([[0.0, 0.0], [31.0, 0.0], [31.0, 31.0], [0.0, 31.0]])
     tris = np.array([[0, 1, 2], [0, 2, 3]])
-    out, cov = render_textured(tex, xy[tris], xy, np.zeros(4), tris, (32, 32))  # identity mapping
-    assert cov.all() and np.abs(out.astype(int) - tex).max() <= 1
+    out, r = render_textured(tex, xy[tris], xy, np.zeros(4), tris, (32, 32))  # identity mapping
+    assert r.covered.all() and np.abs(out.astype(int) - tex).max() <= 1
     flipped = xy.copy()
     flipped[:, 0] = 31 - flipped[:, 0]  # texture coordinates mirrored left-right
     out, _ = render_textured(tex, flipped[tris], xy, np.zeros(4), tris, (32, 32))

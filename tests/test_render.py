@@ -3,6 +3,7 @@ benchmarks/augment_render.py on ../shared/data)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -90,8 +91,9 @@ def test_renders_are_measured_where_requested(model, finder):
 
     base = yaw_of(draw(m, Edit()))
     assert abs(base - meta.yaw) < 4  # an unedited render reads like its source
-    for change in (-20, 20):
-        assert abs(yaw_of(draw(m, Edit(yaw=change))) - base - change) < 7, change
+    for change in (-20, 20):  # one face's error is a few degrees either way (the benchmark gives medians)
+        measured = yaw_of(draw(m, Edit(yaw=change))) - base
+        assert measured * change > 0 and abs(measured - change) < 10, (change, measured)
 
 
 def test_expressions_move_the_right_parts(model):
@@ -207,3 +209,5 @@ def test_fill_renders_into_the_thin_pose_bin(run_cli, faceset, tmp_path):
     assert 1 <= len(kept) <= 2
     assert all(pose_bin(m.yaw, m.pitch) == pose_bin(22.5, 0) for m in kept)
     assert all(m.extra["yaw_change"] > 10 for m in kept) and abs(src_yaw) < 12
+    code, stdout, _ = run_cli(["faceset", "coverage", str(faceset), str(dst), "--add", str(out), "--json", "--no-plot"])
+    assert code == 0 and json.loads(stdout)["totals"]["synthetic"] == len(kept)  # renders counted apart

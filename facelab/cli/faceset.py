@@ -47,6 +47,13 @@ def _add_coverage(fs: Subparsers) -> None:
     )
     p.add_argument("--no-plot", action="store_true", help="print only, write no PNG")
     p.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="more src faces counted with SRC, e.g. the renders of 'augment render' (repeatable)",
+    )
+    p.add_argument(
         "--min-dst",
         type=int,
         default=d.min_dst,
@@ -65,7 +72,8 @@ def _add_coverage(fs: Subparsers) -> None:
 def _cmd_coverage(a: argparse.Namespace) -> int:
     from facelab.faceset.tools import compare_coverage
 
-    r = compare_coverage(a.src, a.dst, CoverageConfig(a.min_dst, a.fraction), png=a.png, plot=not a.no_plot)
+    cfg = CoverageConfig(a.min_dst, a.fraction)
+    r = compare_coverage(a.src, a.dst, cfg, png=a.png, plot=not a.no_plot, add=a.add)
     if a.json:  # stdout stays pure JSON; the note about the plot goes to stderr
         print(r.to_json())
         if r.png:

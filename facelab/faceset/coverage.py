@@ -18,7 +18,7 @@ The heatmap PNG is drawn by ``facelab.faceset.coverage_plot``; this module only 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,14 +253,20 @@ def coverage(
     return Coverage(pose, expr, totals, unmeasured, src_name, dst_name)
 
 
-def folder_coverage(src: str | Path, dst: str | Path, unreadable: list[Path] | None = None) -> Coverage:
-    """``coverage`` of the readable faces of two faceset folders (FacesetError naming the folder if one is missing
-    or has none; faces that cannot be read are warned about and appended to ``unreadable``, when given)."""
+def folder_coverage(
+    src: str | Path | Sequence[str | Path], dst: str | Path, unreadable: list[Path] | None = None
+) -> Coverage:
+    """``coverage`` of the readable faces of the src folder (or folders, pooled) and the dst folder (FacesetError
+    naming the folder if one is missing or has none; faces that cannot be read are warned about and appended to
+    ``unreadable``, when given)."""
     from facelab.faceset.readable import readable_faces
 
     unreadable = [] if unreadable is None else unreadable
-    src_faces, dst_faces = readable_faces(src, unreadable), readable_faces(dst, unreadable)
-    return coverage((m for _, m in src_faces), (m for _, m in dst_faces), src_name=str(src), dst_name=str(dst))
+    srcs = [src] if isinstance(src, (str, Path)) else list(src)
+    src_faces = [f for folder in srcs for f in readable_faces(folder, unreadable)]
+    dst_faces = readable_faces(dst, unreadable)
+    name = " + ".join(str(s) for s in srcs)
+    return coverage((m for _, m in src_faces), (m for _, m in dst_faces), src_name=name, dst_name=str(dst))
 
 
 # --- text ----------------------------------------------------------------------------------------------------------

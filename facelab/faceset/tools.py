@@ -7,6 +7,7 @@ functions add the writing (renames, trash, plots) and a result whose ``summary()
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,15 +116,16 @@ def describe_faceset(folder: str | Path, plot: str | None = None) -> InfoResult:
 
 
 def compare_coverage(
-    src: str, dst: str, cfg: CoverageConfig, png: str | None = None, plot: bool = True
+    src: str, dst: str, cfg: CoverageConfig, png: str | None = None, plot: bool = True, add: Sequence[str] = ()
 ) -> CoverageResult:
-    """Pose and expression bins of ``dst`` that ``src`` covers thinly; with ``plot`` also the heatmap, written to
-    ``png`` or beside the src folder (inside it a PNG would be taken for a face)."""
-    refuse_overlap({"src faceset": src, "dst faceset": dst}, {"--png": png})
+    """Pose and expression bins of ``dst`` that ``src`` (with the faces of the ``add`` folders) covers thinly; with
+    ``plot`` also the heatmap, written to ``png`` or beside the src folder (inside it a PNG would be taken for a
+    face)."""
+    refuse_overlap({"src faceset": src, "dst faceset": dst, **{f"--add {d}": d for d in add}}, {"--png": png})
     if not 0 < cfg.fraction <= 1 or cfg.min_dst < 1:
         raise FacelabError("--fraction must be in (0, 1] and --min-dst at least 1")
     unreadable: list[Path] = []
-    cov = folder_coverage(src, dst, unreadable)
+    cov = folder_coverage([src, *add] if add else src, dst, unreadable)
     out = (png or src.rstrip("/\\") + ".coverage.png") if plot else None
     if out is not None:
         plot_coverage(cov, out, min_dst=cfg.min_dst, fraction=cfg.fraction)

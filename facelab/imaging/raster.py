@@ -60,19 +60,21 @@ def rasterize(xy: np.ndarray, z: np.ndarray, triangles: np.ndarray, size: tuple[
     t, px, py, b0, b1, b2 = t[inside], px[inside], py[inside], b0[inside], b1[inside], b2[inside]
     depth = b0 * d[t, 0] + b1 * d[t, 1] + b2 * d[t, 2]
     pix = py * w + px
-    order = np.lexsort((depth, pix))  # by pixel, nearest first
-    first = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
-    tri.ravel()[pix[first]] = t[first]
-    bary.reshape(-1, 3)[pix[first]] = np.stack([b0[first], b1[first], b2[first]], 1)
+    zbuf = np.full(h * w, np.inf)
+    np.minimum.at(zbuf, pix, depth)  # the z-buffer: nearest depth per pixel
+    win = np.flatnonzero(depth == zbuf[pix])  # ties (a shared edge at one depth) draw either: same surface
+    tri.ravel()[pix[win]] = t[win]
+    bary.reshape(-1, 3)[pix[win]] = np.stack([b0[win], b1[win], b2[win]], 1)
     return Raster(tri, bary)
 
 
 def corner_maps(raster: Raster, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``cv2.remap`` maps (x, y), float32 (H, W) each, that interpolate per-triangle corner values ``corners``
     (T, 3, 2) - e.g. texture coordinates - over the raster; uncovered pixels get -1 (outside any image)."""
-    tri = np.maximum(raster.tri, 0)
-    uv = np.einsum("hwk,hwkc->hwc", raster.bary, corners[tri].astype(np.float32))
-    uv[~raster.covered] = -1.0
+    covered = raster.covered
+    uv = np.full((*raster.tri.shape, 2), -1.0, np.float32)
+    c = corners.astype(np.float32)[raster.tri[covered]]  # (P, 3, 2)
+    uv[covered] = np.einsum("pk,pkc->pc", raster.bary[covered], c)
     return np.ascontiguousarray(uv[..., 0]), np.ascontiguousarray(uv[..., 1])
 
 
@@ -83,12 +85,12 @@ def render_textured(
     z: np.ndarray,
     triangles: np.ndarray,
     size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, Raster]:
     """Draw ``triangles`` (T, 3) placed at ``xy`` (V, 2) / ``z`` (V,) with texture ``texture`` sampled at the
-    per-corner pixel coordinates ``uv`` (T, 3, 2) (bilinear); returns the image (H, W, C) and the (H, W) bool
-    coverage. Uncovered pixels are 0."""
+    per-corner pixel coordinates ``uv`` (T, 3, 2) (bilinear); returns the image (H, W, C), uncovered pixels 0, and
+    the raster (which triangle shows where)."""
     raster = rasterize(xy, z, triangles, size)
     mx, my = corner_maps(raster, uv)
     out = cv2.remap(texture, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out[~raster.covered] = 0
-    return out, raster.covered
+    return out, raster

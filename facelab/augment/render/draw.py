@@ -1,8 +1,9 @@
 """Render a lifted face with a new pose and expression: deform, turn, texture, z-buffer.
 
 Texture coordinates are the points' source positions, so every surface keeps its own pixels wherever it moves. Two
-surfaces have no good source pixels: a face triangle the source saw from behind (the far cheek of a turned face)
-takes the pixels of its mirror triangle when that one was seen better; the mouth's inside, when the jaw opens, takes an
+surfaces have no good source pixels: a face triangle the source saw from behind or edge-on (the far cheek of a turned
+face) takes the pixels of its mirror triangle when the source was frontal and saw the mirror squarely, and is
+inpainted otherwise; the mouth's inside, when the jaw opens, takes an
 open mouth of the same person (``MouthTexture.from_face``) or a dark mouth otherwise. All textures sit side by side
 in one atlas so that one ``cv2.remap`` draws the frame.
 """
@@ -22,11 +23,15 @@ from facelab.geometry.pose import rotation_to_ypr, ypr_to_rotation
 from facelab.imaging.raster import render_textured
 
 MAX_ANGLE = 45.0  # degrees of yaw or pitch change the lifted surround stays plausible for
-# A face triangle the source saw from behind (cos < SEEN_BEHIND) has no pixels of its own; it is re-textured from its
-# mirror when the mirror was seen at least MIRROR_GAIN better. Edge-on triangles keep their own pixels: their mirror
-# is lit differently and would show as a seam.
-SEEN_BEHIND = 0.0
-MIRROR_GAIN = 0.3
+# A face triangle the source saw from behind or edge-on (cos < SEEN_BARELY) that the edit shows (cos > SHOWN) has no
+# pixels of its own: on a near-frontal source (|yaw| <= FRONTAL_YAW) it takes its mirror's when the source saw that
+# one squarely (cos > MIRROR_SEEN); otherwise it is inpainted from the skin around it.
+SEEN_BARELY = 0.2
+SHOWN = 0.2
+FRONTAL_YAW = 12.0
+MIRROR_SEEN = 0.4
+INPAINT_RADIUS = 5
+MIN_BLEND_SIDE = 4  # px: mirrored regions narrower than this are left inpainted
 MOUTH_MIN_GAP = 0.25  # mouth aspect ratio above which the opening is the source's own, not painted in
 _LIP_SAMPLES = len(CONTOURS[LIPS_INNER[0]])
 
@@ -90,16 +95,36 @@ def draw(model: FaceModel, edit: Edit, mouth: MouthTexture | None = None) -> np.
         points[:N_VERTICES] = model.from_head(h + d)
     points = turn(model, points, edit.yaw, edit.pitch)
     uv = model.source_xy[model.triangles]
-    mirrored = _mirror_faces(model, points)
+    unseen = _unseen_faces(model, points)
+    mirrored = unseen & _mirror_usable(model)
     uv[mirrored] = model.source_xy[MIRROR[model.triangles[mirrored]]]
     texture = model.image
     if edit.strength("mouth-open") > 0 and _mouth_gap(model.source_xy) < MOUTH_MIN_GAP:
         texture, uv = _with_mouth(model, uv, mouth or MouthTexture.dark())
     xy = model.project(points)
-    out, covered = render_textured(texture, uv, xy, points[:, 2], model.triangles, model.size)
-    if not covered.all():  # a fold can open a sliver at the frame edge
-        out = cv2.inpaint(out, (~covered).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    out, raster = render_textured(texture, uv, xy, points[:, 2], model.triangles, model.size)
+    shown = np.maximum(raster.tri, 0)
+    # no pixels of their own: what the source never saw (unless mirrored), and slivers a fold opens at the edge
+    hole = ~raster.covered | (raster.covered & (unseen & ~mirrored)[shown])
+    from_mirror = raster.covered & mirrored[shown]
+    if hole.any() or from_mirror.any():
+        base = cv2.inpaint(out, (hole | from_mirror).astype(np.uint8), INPAINT_RADIUS, cv2.INPAINT_TELEA)
+        out = _blend_in(out, base, from_mirror) if from_mirror.any() else base
     return out
+
+
+def _blend_in(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``dst`` with the ``mask`` pixels taken from ``src`` by Poisson blending (their detail, ``dst``'s light at
+    the boundary): a mirrored cheek is lit like the side it lands on."""
+    m = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    m[[0, -1], :] = 0  # seamlessClone needs a margin inside the frame
+    m[:, [0, -1]] = 0
+    ys, xs = np.nonzero(m)
+    if ys.size == 0 or np.ptp(xs) < MIN_BLEND_SIDE or np.ptp(ys) < MIN_BLEND_SIDE:
+        return dst  # a sliver: the inpainted pixels are as good (and OpenCV rejects such masks)
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    centre = ((x0 + x1 + 1) // 2, (y0 + y1 + 1) // 2)
+    return cv2.seamlessClone(src, dst, m * 255, centre, cv2.NORMAL_CLONE)
 
 
 def turn(model: FaceModel, points: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
@@ -123,16 +148,22 @@ def _facing(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return -np.sum(n * ray, 1) / np.maximum(np.linalg.norm(n, axis=1) * np.linalg.norm(ray, axis=1), 1e-12)
 
 
-def _mirror_faces(model: FaceModel, moved: np.ndarray) -> np.ndarray:
-    """Face triangles to texture from their mirror: seen from behind in the source, better seen mirrored, and
-    shown more squarely after the edit. (T,) bool."""
-    tris = model.triangles
+def _unseen_faces(model: FaceModel, moved: np.ndarray) -> np.ndarray:
+    """Face triangles the source saw from behind or edge-on that the edit turns towards the camera. (T,) bool."""
     face = model.kind == FACE
-    seen = _facing(model.points, tris)
+    return face & (_facing(model.points, model.triangles) < SEEN_BARELY) & (_facing(moved, model.triangles) > SHOWN)
+
+
+def _mirror_usable(model: FaceModel) -> np.ndarray:
+    """Face triangles whose mirror the source saw squarely, on a near-frontal source (elsewhere the two sides are
+    lit too differently to swap). (T,) bool."""
+    yaw, _, _ = rotation_to_ypr(model.rotation)
+    face = model.kind == FACE
+    if abs(yaw) > FRONTAL_YAW:
+        return np.zeros(len(face), bool)
     # a reflection reverses the winding: swap two corners so the mirror triangle's normal faces out too
-    seen_mirror = _facing(model.points, MIRROR[np.where(face[:, None], tris, 0)][:, [0, 2, 1]])
-    shown = _facing(moved, tris)
-    return face & (seen < SEEN_BEHIND) & (seen_mirror > seen + MIRROR_GAIN) & (shown > seen)
+    mirror = MIRROR[np.where(face[:, None], model.triangles, 0)][:, [0, 2, 1]]
+    return face & (_facing(model.points, mirror) > MIRROR_SEEN)
 
 
 def _mouth_gap(points: np.ndarray) -> float:

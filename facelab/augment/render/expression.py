@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from facelab.geometry.facemesh import CHEEKS, CONTOURS, EYES, LIPS_INNER, MOUTH_CORNERS
+from facelab.geometry.polygon import points_in_polygon
 
 Edit = Callable[[np.ndarray, float], np.ndarray]
 
@@ -41,11 +42,17 @@ def smile(h: np.ndarray, strength: float) -> np.ndarray:
 
 
 def jaw_share(h: np.ndarray) -> np.ndarray:
-    """How much of the jaw's motion each vertex follows: 0 above the lip line, 1 on the lower lip and below."""
+    """How much of the jaw's motion each vertex follows: 0 above the lip line and on the upper lip, 1 on the whole
+    lower lip (every vertex inside its outer and inner contours) and below it, rising over ``JAW_BAND`` below the
+    line elsewhere."""
     upper, lower = (CONTOURS[k] for k in LIPS_INNER)
     line = h[upper + lower, 1].mean()
     t = np.clip((h[:, 1] - line) / JAW_BAND, 0.0, 1.0)
     w = t * t * (3 - 2 * t)
+    lower_lip = np.array(CONTOURS["lips_outer_lower"] + lower[::-1])
+    upper_lip = np.array(CONTOURS["lips_outer_upper"] + upper[::-1])
+    w[points_in_polygon(h[:, :2], h[lower_lip, :2])] = 1.0
+    w[points_in_polygon(h[:, :2], h[upper_lip, :2])] = 0.0
     w[CONTOURS["lips_outer_upper"] + upper] = 0.0
     w[CONTOURS["lips_outer_lower"] + lower] = 1.0
     w[[upper[0], upper[-1], *MOUTH_CORNERS]] = 0.5  # the corners stretch between both lips

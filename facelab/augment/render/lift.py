@@ -23,6 +23,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from facelab.geometry.facemesh import CONTOURS, EYES, N_VERTICES, TRIANGLES, hole_strips
+from facelab.geometry.polygon import points_in_polygon
 from facelab.geometry.pose import ypr_to_rotation
 
 # Skull in head-frame units: centre behind and a little below the eyes (also the yaw/pitch pivot, near the top of
@@ -33,6 +34,7 @@ HEAD_WIDTH_PER_OVAL = 0.62  # semi-axis over the oval's width (the oval runs che
 HEAD_HEIGHT_PER_OVAL = 0.75  # the oval stops at the hairline; the skull goes on up
 RING_SCALES = (1.12, 1.3, 1.6)  # anchor rings around the oval, as multiples of its radius from its centre
 RING_BLEND = (0.6, 0.25, 0.0)  # share of the oval's depth offset from the ellipsoid each ring keeps (continuity)
+RING_STEP = 0.06  # IOD: each ring at least this much deeper than the one inside it, so the head only falls away
 FALLOFF = 0.7  # rotation weight reaches 0 this far outside the silhouette (in silhouette radii)
 GRID_CELLS = 8  # background grid cells per side
 FACE, EYE, MOUTH, SURROUND = 0, 1, 2, 3  # triangle kinds
@@ -99,7 +101,9 @@ def lift(image: np.ndarray, mesh: np.ndarray, yaw: float, pitch: float, roll: fl
     offset = face[oval_idx, 2] - oval_depth
     n = len(oval_idx)
     for k, share in enumerate(RING_BLEND):
-        depth[k * n : (k + 1) * n] += share * offset
+        ring = slice(k * n, (k + 1) * n)
+        # never shallower than the oval: a ring in front of the face's edge would fold over it when the head turns
+        depth[ring] = np.maximum(depth[ring] + share * offset, face[oval_idx, 2] + (k + 1) * RING_STEP * iod)
     anchors = unproject(anchors_xy, depth, size)
     points = np.concatenate([face, anchors])
     weight = np.concatenate([np.ones(len(face)), _smooth_fall(rho)])
@@ -118,9 +122,12 @@ def lift(image: np.ndarray, mesh: np.ndarray, yaw: float, pitch: float, roll: fl
     return FaceModel(image, points, source_xy, weight, triangles, kind, rot, origin, iod, centre)
 
 
+FOCAL_PER_SIDE = 3.0
+
+
 def focal(size: tuple[int, int]) -> float:
-    """``head_pose``'s focal length for an image of (height, width)."""
-    return float(max(size))
+    """The render camera's focal length for an image of (height, width)."""
+    return FOCAL_PER_SIDE * float(max(size))
 
 
 def unproject(xy: np.ndarray, depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -183,14 +190,4 @@ def _surround_triangles(xy: np.ndarray, oval: list[int], n_mesh: int) -> np.ndar
     idx = np.r_[np.asarray(oval), np.arange(n_mesh, len(xy))]
     tri = idx[Delaunay(xy[idx]).simplices]
     centroids = xy[tri].mean(1)
-    return tri[~_inside(centroids, xy[oval])]
-
-
-def _inside(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Even-odd point-in-polygon test, (N,) bool."""
-    x, y = p[:, 0:1], p[:, 1:2]
-    x0, y0 = poly[:, 0], poly[:, 1]
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    crosses = (y0 > y) != (y1 > y)
-    xi = x0 + (y - y0) * (x1 - x0) / np.where(y1 == y0, 1e-12, y1 - y0)
-    return (crosses & (x < xi)).sum(1) % 2 == 1
+    return tri[~points_in_polygon(centroids, xy[oval])]

@@ -14,6 +14,7 @@ faces nearest to each bin; a render counts for a bin only if its measured pose o
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,16 +24,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facelab.augment.reextract import mean_descriptor, reextract
-from facelab.augment.render.draw import MAX_ANGLE, Edit, MouthTexture, draw
+from facelab.augment.reextract import mean_descriptor
+from facelab.augment.render.draw import MAX_ANGLE, Edit, MouthTexture
 from facelab.augment.render.expression import EDITS
-from facelab.augment.render.lift import FaceModel, lift
+from facelab.augment.render.worker import Outcome, RenderPool, RenderSetup, Task
 from facelab.config import RenderConfig
 from facelab.errors import FacelabError
-from facelab.faces.detect.base import Box
-from facelab.faces.finder import FaceFinder
 from facelab.faces.identity import FaceDescriber
-from facelab.faces.landmarks.facemesh import FaceMeshLandmarker
 from facelab.faceset.coverage import (
     MOUTH_LABELS,
     SMILE_LABELS,
@@ -46,12 +44,15 @@ from facelab.faceset.coverage import (
 from facelab.faceset.index import load_metas
 from facelab.faceset.meta import FaceMeta
 from facelab.faceset.store import read_face, write_face
-from facelab.geometry.facetype import FaceType
 from facelab.geometry.openness import mouth_aspect_ratio
 from facelab.io.atomic import ensure_writable_dir, leaves_no_empty_dirs, write_atomic
 from facelab.io.paths import refuse_overlap
 
 OPEN_MOUTH_MAR = 0.45  # a real face this open lends its mouth to mouth-open renders
+MOUTH_CANDIDATES = 8  # widest-open real faces examined for a donor mouth
+MAX_MOUTH_CONTRAST = 0.6  # a donor's opening must be at most this bright relative to its cheeks
+BATCH_PER_WORKER = 6  # renders in flight per worker process
+MIN_RENDERS_FOR_POOL = 24  # fewer planned renders are drawn in this process
 # expression bins -> the strengths that aim at them (mouth: closed, parted, open, wide; smile: none, slight, broad)
 MOUTH_STRENGTH = (0.0, 0.35, 0.7, 1.0)
 SMILE_STRENGTH = (0.0, 0.5, 1.0)
@@ -116,39 +117,6 @@ class _Job:
     target: tuple[str, tuple[int, int]] | None = None  # fill: the bin the render must land in
 
 
-class _Sources:
-    """The real source faces, lifted on demand (one model cached: jobs come grouped by source)."""
-
-    def __init__(self, faces: list[tuple[Path, FaceMeta]]) -> None:
-        self.faces = faces
-        self._fm: FaceMeshLandmarker | None = None
-        self._cached: tuple[int, FaceModel | None] | None = None
-
-    def model(self, i: int) -> FaceModel | None:
-        if self._cached is None or self._cached[0] != i:
-            self._cached = (i, self._lift(i))
-        return self._cached[1]
-
-    def _lift(self, i: int) -> FaceModel | None:
-        path, meta = self.faces[i]
-        image, meta = read_face(path)
-        mesh = _mesh_in_crop(meta)
-        if mesh is None:
-            if self._fm is None:
-                self._fm = FaceMeshLandmarker()
-            x0, y0 = meta.landmarks.min(0)
-            x1, y1 = meta.landmarks.max(0)
-            found = self._fm.landmarks(image, Box(x0, y0, x1, y1, 1.0, "landmarks"))
-            if found is None or found.mesh is None:
-                return None
-            mesh = found.mesh
-        return lift(image, mesh, meta.yaw, meta.pitch, meta.roll)
-
-    def close(self) -> None:
-        if self._fm is not None:
-            self._fm.close()
-
-
 @leaves_no_empty_dirs("out")
 def render_faces(
     faceset: str | Path,
@@ -174,7 +142,8 @@ def render_faces(
     out = Path(out)
     previous = [m for _, m in load_metas(out)] if out.is_dir() and any(out.iterdir()) else []
     report = RenderReport(str(faceset), str(out))
-    cov_before = coverage([m for _, m in real] + previous, dst_metas) if fill else None
+    names = {"src_name": f"{faceset} + {out}", "dst_name": str(dst)}
+    cov_before = coverage([m for _, m in real] + previous, dst_metas, **names) if fill else None
     if cov_before is not None:
         report.coverage_before = format_coverage(cov_before)
     jobs = (
@@ -182,59 +151,164 @@ def render_faces(
     )
     ensure_writable_dir(out, "--out")
     describer = FaceDescriber()
-    ex = _Extraction(
-        FaceFinder(), describer, mean_descriptor(real, describer), FaceType.parse(real[0][1].face_type),
-        real[0][1].size, cfg.min_identity,
-    )  # fmt: skip
-    mouth = _open_mouth(real)
-    sources = _Sources(real)
-    sheet: dict[int, list[tuple[np.ndarray, bool]]] = {}
-    sheet_rows = set(np.linspace(0, len(real) - 1, min(cfg.preview_faces, len(real))).round().astype(int).tolist())
-    still_needed: dict[tuple[str, tuple[int, int]], int] = {}
+    setup = RenderSetup(
+        real, mean_descriptor(real, describer), real[0][1].face_type, real[0][1].size, _open_mouth(real)
+    )
+    planned = None if fill else (n or len(real) * len(edits))
+    workers = _workers(cfg.workers, planned)
+    run = _Run(real, out, cfg, report, n, planned, progress)
     t0 = time.perf_counter()
+    pool = RenderPool(setup, workers)
     try:
         for job, need in jobs:
-            if job.target is not None:
-                still_needed.setdefault(job.target, need)
-                if still_needed[job.target] <= 0:
-                    continue
-            if n is not None and job.target is None and report.kept + report.existing >= n:
-                break
-            path = out / f"render_{real[job.source][0].stem}_{job.edit.tag}.jpg"
-            if path.exists():
-                report.existing += 1
-                if job.target is not None:
-                    still_needed[job.target] -= 1
+            if run.pending and not run.wanted(job, need):
+                run.flush(pool)  # renders in flight may fail: their results say whether this job is needed
+            if not run.wanted(job, need):
+                if run.done:
+                    break
                 continue
-            model = sources.model(job.source)
-            if model is None:
-                name = real[job.source][0].name
-                if name not in report.no_mesh:
-                    report.no_mesh.append(name)
-                continue
-            kept, image = _render_one(job, model, mouth, real[job.source], ex, path, report)
-            if kept and job.target is not None:
-                still_needed[job.target] -= 1
-            if job.source in sheet_rows:
-                sheet.setdefault(job.source, [(model.image, True)]).append((image, kept))
-            if progress is not None:
-                readout = f"kept {report.kept}, no face {report.no_face}, other person {report.wrong_identity}"
-                progress(report.rendered, None if fill else (n or len(real) * len(edits)), readout)
+            run.add(job)
+            if len(run.pending) >= BATCH_PER_WORKER * workers:
+                run.flush(pool)
+        run.flush(pool)
     finally:
-        sources.close()
-        ex.finder.close()
+        pool.close()
     if report.rendered == 0 and report.existing == 0:
         if report.no_mesh:
             raise FacelabError(f"{faceset}: FaceMesh found no face on any source face; nothing was rendered")
         raise FacelabError(f"{faceset}: nothing to render for this request")
     report.seconds = time.perf_counter() - t0
-    if preview is not None and sheet:
-        write_atomic(preview, _encode_png(_sheet(sheet)))
+    if preview is not None and run.sheet:
+        write_atomic(preview, _encode_png(_sheet(run.sheet)))
         report.preview = str(preview)
     if cov_before is not None:
         after = [m for _, m in load_metas(out)] if out.is_dir() and any(out.iterdir()) else []
-        report.coverage_after = format_coverage(coverage([m for _, m in real] + after, dst_metas))
+        report.coverage_after = format_coverage(coverage([m for _, m in real] + after, dst_metas, **names))
     return report
+
+
+class _Run:
+    """Book-keeping of one render_faces call: which jobs are still wanted, the batch in flight, the preview rows."""
+
+    def __init__(
+        self,
+        real: list[tuple[Path, FaceMeta]],
+        out: Path,
+        cfg: RenderConfig,
+        report: RenderReport,
+        n: int | None,
+        planned: int | None,
+        progress: Progress | None,
+    ) -> None:
+        self.real, self.out, self.cfg, self.report, self.n = real, out, cfg, report, n
+        self.planned, self.progress = planned, progress
+        self.pending: list[_Job] = []
+        self.needed: dict[tuple[str, tuple[int, int]], int] = {}  # fill: faces each bin still lacks
+        self.sheet: dict[int, list[tuple[np.ndarray, bool]]] = {}
+        # preview rows: sources spread over the faceset; with --fill (renders come from the sources nearest each
+        # bin) the first sources rendered
+        k = min(cfg.preview_faces, len(real))
+        spread = set(np.linspace(0, len(real) - 1, k).round().astype(int).tolist())
+        self.sheet_rows: set[int] | None = None if planned is None else spread
+
+    def path(self, job: _Job) -> Path:
+        return self.out / f"render_{self.real[job.source][0].stem}_{job.edit.tag}.jpg"
+
+    @property
+    def done(self) -> bool:
+        """-n reached (plain mode)."""
+        return self.n is not None and self.report.kept + self.report.existing >= self.n and not self.needed
+
+    def wanted(self, job: _Job, need: int) -> bool:
+        """Whether ``job`` would still add a face, counting the renders in flight as kept."""
+        if job.target is not None:
+            self.needed.setdefault(job.target, need)
+            return self.needed[job.target] - sum(j.target == job.target for j in self.pending) > 0
+        if self.n is not None:
+            return self.report.kept + self.report.existing + len(self.pending) < self.n
+        return True
+
+    def add(self, job: _Job) -> None:
+        if self.path(job).exists():  # a previous run's render: resume
+            self.report.existing += 1
+            if job.target is not None:
+                self.needed[job.target] -= 1
+            return
+        self.pending.append(job)
+
+    def flush(self, pool: RenderPool) -> None:
+        """Render the batch in flight and file the results."""
+        if not self.pending:
+            return
+        jobs, self.pending = self.pending, []
+        tasks = [Task(j.source, j.edit, self._provenance(j)) for j in jobs]
+        for job, outcome in zip(jobs, pool.map(tasks)):
+            kept = self._file(job, outcome)
+            if outcome.image is not None and self._on_sheet(job.source):
+                row = self.sheet.setdefault(job.source, [(read_face(self.real[job.source][0])[0], True)])
+                row.append((outcome.image, kept))
+        if self.progress is not None:
+            r = self.report
+            self.progress(
+                r.rendered, self.planned, f"kept {r.kept}, no face {r.no_face}, other person {r.wrong_identity}"
+            )
+
+    def _on_sheet(self, source: int) -> bool:
+        if self.sheet_rows is not None:
+            return source in self.sheet_rows
+        return source in self.sheet or len(self.sheet) < self.cfg.preview_faces
+
+    def _provenance(self, job: _Job) -> dict[str, Any]:
+        return {
+            "method": "render",
+            "source_face": self.real[job.source][0].name,
+            "yaw_change": job.edit.yaw,
+            "pitch_change": job.edit.pitch,
+            "expressions": [[e, s] for e, s in job.edit.expressions],
+        }
+
+    def _file(self, job: _Job, outcome: Outcome) -> bool:
+        """Count one render and write it if it passes; whether it was kept."""
+        report, src_meta = self.report, self.real[job.source][1]
+        if outcome.image is None:
+            name = self.real[job.source][0].name
+            if name not in report.no_mesh:
+                report.no_mesh.append(name)
+            return False
+        report.rendered += 1
+        stats = report.per_edit.setdefault(job.edit.tag if job.target is None else _bin_name(job.target), EditStats())
+        stats.rendered += 1
+        r = outcome.found
+        if r is None:
+            report.no_face += 1
+            return False
+        stats.detected += 1
+        stats.yaw_error.append(round(r.meta.yaw - src_meta.yaw - job.edit.yaw, 2))
+        stats.pitch_error.append(round(r.meta.pitch - src_meta.pitch - job.edit.pitch, 2))
+        if r.distance >= self.cfg.min_identity:
+            report.wrong_identity += 1
+            return False
+        if job.target is not None and _bin_of(r.meta, job.target[0]) != job.target[1]:
+            report.missed_bin += 1
+            return False
+        path = self.path(job)
+        write_face(path, r.face, r.meta)  # atomic: a reader never sees half a face
+        stats.kept += 1
+        report.kept += 1
+        report.files.append(str(path))
+        if job.target is not None:
+            self.needed[job.target] -= 1
+        return True
+
+
+def _workers(setting: int, planned: int | None) -> int:
+    """Processes to render with: ``setting``, or (0) one per CPU core up to 4 when the job is big enough to pay
+    for their start-up (a few seconds each)."""
+    if setting > 0:
+        return setting
+    if planned is not None and planned < MIN_RENDERS_FOR_POOL:
+        return 1
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def _check_request(edits: Sequence[Edit], cfg: RenderConfig, n: int | None, dst: Any, fill: bool) -> None:
@@ -307,82 +381,31 @@ def _fill_jobs(real: list[tuple[Path, FaceMeta]], cov: Any, hold: int, tries: in
                 yield _Job(s, Edit(expressions=tuple(expr)), ("expression", (i, j))), need
 
 
-@dataclass
-class _Extraction:
-    """What every render is checked with: extraction's finder, the identity reference, the faceset's crop."""
-
-    finder: FaceFinder
-    describer: FaceDescriber
-    reference: np.ndarray
-    face_type: FaceType
-    size: int
-    min_identity: float
-
-
-def _render_one(
-    job: _Job,
-    model: FaceModel,
-    mouth: MouthTexture,
-    source: tuple[Path, FaceMeta],
-    ex: _Extraction,
-    path: Path,
-    report: RenderReport,
-) -> tuple[bool, np.ndarray]:
-    """Draw, re-extract, check and (if it passes) write one render; (kept, the drawn image)."""
-    src_path, src_meta = source
-    image = draw(model, job.edit, mouth)
-    report.rendered += 1
-    stats = report.per_edit.setdefault(job.edit.tag if job.target is None else _bin_name(job.target), EditStats())
-    stats.rendered += 1
-    extra = {
-        "method": "render",
-        "source_face": src_path.name,
-        "yaw_change": job.edit.yaw,
-        "pitch_change": job.edit.pitch,
-        "expressions": [[e, s] for e, s in job.edit.expressions],
-    }
-    r = reextract(
-        image, ex.finder, ex.describer, ex.reference, ex.face_type, ex.size,
-        source_file=src_meta.source_file, frame_index=src_meta.frame_index or 0, extra=extra,
-    )  # fmt: skip
-    if r is None:
-        report.no_face += 1
-        return False, image
-    stats.detected += 1
-    stats.yaw_error.append(round(r.meta.yaw - src_meta.yaw - job.edit.yaw, 2))
-    stats.pitch_error.append(round(r.meta.pitch - src_meta.pitch - job.edit.pitch, 2))
-    if r.distance >= ex.min_identity:
-        report.wrong_identity += 1
-        return False, image
-    if job.target is not None and _bin_of(r.meta, job.target[0]) != job.target[1]:
-        report.missed_bin += 1
-        return False, image
-    write_face(path, r.face, r.meta)  # atomic: a reader never sees half a face
-    stats.kept += 1
-    report.kept += 1
-    report.files.append(str(path))
-    return True, image
-
-
-def _mesh_in_crop(meta: FaceMeta) -> np.ndarray | None:
-    """The stored FaceMesh (source px) moved into the aligned crop, or None when the faceset has none."""
-    if meta.mesh is None or len(meta.mesh) < 468 or not np.all(np.isfinite(meta.mesh)):
-        return None
-    mesh = np.asarray(meta.mesh, np.float64).copy()
-    t = meta.transform
-    mesh[:, :2] = mesh[:, :2] @ t[:, :2].T + t[:, 2]
-    mesh[:, 2] *= np.sqrt(abs(np.linalg.det(t[:, :2])))
-    return mesh
-
-
 def _open_mouth(real: list[tuple[Path, FaceMeta]]) -> MouthTexture:
-    """The widest-open mouth among the real faces if one is open enough, else a dark mouth."""
+    """The inside of a mouth for mouth-open renders: among the real faces open wider than ``OPEN_MOUTH_MAR``, the
+    one whose opening is darkest against its cheeks (an open mouth, not a tongue or lips caught mid-word); a dark
+    mouth when none is."""
     mar = np.array([float(mouth_aspect_ratio(m.landmarks)) for _, m in real])
-    best = int(np.argmax(mar))
-    if mar[best] < OPEN_MOUTH_MAR:
-        return MouthTexture.dark()
-    image, meta = read_face(real[best][0])
-    return MouthTexture.from_face(image, meta.landmarks)
+    best, best_contrast = None, MAX_MOUTH_CONTRAST
+    for i in np.argsort(-mar)[:MOUTH_CANDIDATES]:
+        if mar[i] < OPEN_MOUTH_MAR:
+            break
+        image, meta = read_face(real[i][0])
+        contrast = _mouth_contrast(image, meta.landmarks)
+        if contrast < best_contrast:
+            best, best_contrast = (image, meta), contrast
+    return MouthTexture.from_face(best[0], best[1].landmarks) if best else MouthTexture.dark()
+
+
+def _mouth_contrast(image: np.ndarray, lm: np.ndarray) -> float:
+    """Mean luma inside the inner lips (68 points 60-67) over the mean luma of the cheeks under the eyes."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    inside = np.zeros(gray.shape, np.uint8)
+    cv2.fillPoly(inside, [np.round(lm[60:68]).astype(np.int32)], 1)
+    cheeks = [np.round((lm[a] + lm[b]) / 2).astype(int) for a, b in ((41, 48), (46, 54))]
+    r = max(2, int(np.linalg.norm(lm[45] - lm[36]) / 12))
+    skin = np.mean([gray[y - r : y + r, x - r : x + r].mean() for x, y in cheeks])
+    return float(gray[inside > 0].mean() / max(skin, 1.0)) if inside.any() else 1.0
 
 
 def _bin_of(meta: FaceMeta, kind: str) -> tuple[int, int] | None:
