@@ -35,6 +35,17 @@ def require_data(data: Path, *needed: str) -> Path:
     return data
 
 
+def require_pair(data: Path, name: str) -> dict[str, Any]:
+    """The swap pair called ``name`` in ``data/pairs.json``; otherwise exit 2 with a one-line message."""
+    pairs = json.loads((require_data(data, "pairs.json") / "pairs.json").read_text())["pairs"]
+    pair = next((p for p in pairs if p["name"] == name), None)
+    if pair is None:
+        print(f"no pair {name!r} in {data / 'pairs.json'} (choose from {', '.join(p['name'] for p in pairs)})",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    return pair
+
+
 def mean_point_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Mean Euclidean distance between corresponding points of two (N, 2) arrays."""
     return float(np.linalg.norm(np.asarray(a, float) - np.asarray(b, float), axis=-1).mean())

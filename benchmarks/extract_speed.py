@@ -45,7 +45,8 @@ def main() -> int:
         print(f"extract_speed: test media not found at {a.data} (pass --data)", file=sys.stderr)
         return 2
     configs = {
-        "default (mediapipe + dlib68, refine, smooth, 512 px JPEG)": ExtractConfig(),
+        "default (mediapipe + auto, refine, smooth, 512 px JPEG)": ExtractConfig(),
+        "dlib68 landmarks (the default before auto)": ExtractConfig(landmarker="dlib68"),
         "no refine": ExtractConfig(refine=False),
         "facemesh landmarks": ExtractConfig(landmarker="facemesh"),
     }
@@ -53,9 +54,13 @@ def main() -> int:
     for label, rel in CLIPS.items():
         path = a.data / rel
         n, dec = max((decode_fps(path) for _ in range(a.repeat)), key=lambda r: r[1])
+        speeds = {}
         for cname, cfg in configs.items():
             frames, faces, fps = max((extract_fps(path, cfg) for _ in range(a.repeat)), key=lambda r: r[2])
+            speeds[cname] = fps
             print(f"{label:42} {cname:56} {frames:6d} {faces:6d} {fps:7.1f} {dec:10.1f} {fps / dec:6.2f}")
+        auto, dlib = list(speeds.values())[:2]
+        print(f"{label:42} {'auto / dlib68 speed':56} {'':6} {'':6} {auto / dlib:7.2f}")
     return 0
 
 

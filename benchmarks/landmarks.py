@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,15 @@ from benchmarks.annotations import (  # noqa: E402
     AnnotatedFace,
     load_annotations,
 )
-from benchmarks.common import data_parser, fmt, mean_point_distance, print_table, require_data, write_json  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    REPO,
+    data_parser,
+    fmt,
+    mean_point_distance,
+    print_table,
+    require_data,
+    write_json,
+)
 from facelab.faces.finder import FaceFinder, FoundFace  # noqa: E402
 from facelab.io.media import read_image  # noqa: E402
 
@@ -92,7 +101,8 @@ class GroupStats:
 
 
 def combos(with_mmod: bool) -> list[Combo]:
-    out = [Combo(d, lm, r) for d in ("mediapipe", "dlib-hog") for lm in ("dlib68", "facemesh") for r in (True, False)]
+    out = [Combo("mediapipe", "auto", True)]
+    out += [Combo(d, lm, r) for d in ("mediapipe", "dlib-hog") for lm in ("dlib68", "facemesh") for r in (True, False)]
     return out + [Combo("dlib-mmod", "dlib68", True)] if with_mmod else out
 
 
@@ -239,10 +249,107 @@ def print_misses(results: dict[Combo, list[FaceResult]]) -> None:
     print_table("== Missed human-labelled faces", ["backend", "images"], rows, left=2)
 
 
+# --- the hard-face set (issue 21): ../shared/data + ../shared/landmark-set, per subset ------------------------------
+
+HARD_COMBOS = (
+    Combo("mediapipe", "auto", True),
+    Combo("mediapipe", "dlib68", True),
+    Combo("mediapipe", "facemesh", False),
+    Combo("mediapipe", "facemesh", True),
+)
+ACCEPT_MEAN, ACCEPT_MAX, ACCEPT_HARD = 5.0, 15.0, 8.0  # issue 21: human faces' mean, any face, hard faces' mean
+
+
+def headline_nme(face: AnnotatedFace, result: FaceResult) -> float | None:
+    """The face's set's own convention: NME/box for AFLW2000-3D (3D-fitted points, profiles), NME/IOD otherwise."""
+    return result.nme_box if face.set_name == SET_AFLW2000 else result.nme_io
+
+
+def subsets(faces: list[Any]) -> list[tuple[str, list[int]]]:
+    """(name, indices) of the reported subsets of ``HardFace`` records; pitch tags are listed on their own (the GT
+    pitch estimate is biased, see benchmarks/landmark_set.py), and "hard" means any other hard kind."""
+    human = [i for i, f in enumerate(faces) if f.face.is_human_label]
+    hard = [i for i in human if set(faces[i].kinds) - {"pitch"}]
+    out = [
+        ("human-labelled, all", human),
+        ("  easy (no hard kind but pitch)", [i for i in human if i not in set(hard)]),
+        ("  hard (profile/roll/small/dark/occluded)", hard),
+    ]
+    for kind in ("profile", "roll", "small", "dark", "occluded", "pitch"):
+        out.append((f"    {kind}", [i for i in human if kind in faces[i].kinds]))
+    out.append(("pseudo labels (dlib's own; agreement)", [i for i, f in enumerate(faces) if not f.face.is_human_label]))
+    return out
+
+
+def run_hard_set(root: Path, data: Path, json_out: dict[str, Any]) -> None:
+    from benchmarks.landmark_set import load_extra_annotations, load_shared_annotations
+
+    faces = load_shared_annotations(data, root) + load_extra_annotations(root)
+    plain = [f.face for f in faces]
+    images = {p: read_image(p) for p in dict.fromkeys(f.image_path for f in plain)}
+    print(f"\n{len(faces)} annotated faces in {len(images)} images from {data} and {root}")
+    results: dict[Combo, list[FaceResult]] = {}
+    ms: dict[Combo, dict[str, float]] = {}
+    for combo in HARD_COMBOS:
+        results[combo], ms[combo] = run_combo(combo, images, plain)
+    figures: dict[str, Any] = {}
+    for name, idx in subsets(faces):
+        rows = []
+        for combo in HARD_COMBOS:
+            res = [results[combo][i] for i in idx]
+            nme = [(headline_nme(plain[i], r), r.image) for i, r in zip(idx, res) if r.detected]
+            vals = [v for v, _ in nme if v is not None]
+            worst = max(nme, key=lambda t: t[0] or 0.0) if nme else (None, "-")
+            per_face_ms = np.mean([ms[combo][plain[i].image_path.name] for i in idx]) if idx else float("nan")
+            stats = {
+                "faces": len(idx),
+                "detected_pct": 100 * sum(r.detected for r in res) / max(len(idx), 1),
+                "mean": _mean(vals),
+                "median": _median(vals),
+                "p90": float(np.percentile(vals, 90)) if vals else None,
+                "worst": worst[0],
+                "worst_image": worst[1],
+                "over_15": sum(v > ACCEPT_MAX for v in vals),
+                "ms_per_image": float(per_face_ms),
+            }
+            figures.setdefault(name.strip(), {})[combo.label] = stats
+            rows.append(
+                [combo.label, len(idx), fmt(stats["detected_pct"], 1), fmt(stats["mean"]), fmt(stats["median"]),
+                 fmt(stats["p90"]), f"{fmt(worst[0], 1)} {worst[1]}", stats["over_15"], fmt(per_face_ms, 0)]
+            )  # fmt: skip
+        print_table(
+            f"== {name.strip()}",
+            ["backend", "faces", "detected %", "mean %", "median %", "p90 %", "worst % (image)", "> 15 %", "ms/img"],
+            rows,
+            notes=["NME per face in its set's convention: /sqrt(box area) for AFLW2000-3D, /outer-eye distance else"],
+        )
+    auto = figures["human-labelled, all"][HARD_COMBOS[0].label]
+    hard = figures["hard (profile/roll/small/dark/occluded)"][HARD_COMBOS[0].label]
+    ok = (auto["mean"] or 99) <= ACCEPT_MEAN and auto["over_15"] == 0 and (hard["mean"] or 99) <= ACCEPT_HARD
+    print(
+        f"\n  default ({HARD_COMBOS[0].label}) on human-labelled faces: mean {fmt(auto['mean'])} % (<= {ACCEPT_MEAN:g}),"
+        f" {auto['over_15']} faces > {ACCEPT_MAX:g} %, hard mean {fmt(hard['mean'])} % (<= {ACCEPT_HARD:g}):"
+        f" {'meets' if ok else 'MISSES'} issue 21's targets"
+    )
+    json_out["hard_set"] = figures
+
+
 def main() -> int:
     parser = data_parser(__doc__)
     parser.add_argument("--no-mmod", action="store_true", help="skip the slow dlib-mmod + dlib68 combination")
+    parser.add_argument(
+        "--hard-set",
+        type=Path,
+        default=REPO.parent / "shared" / "landmark-set",
+        help="the hard-face set of benchmarks/landmark_set.py (default: %(default)s; skipped if absent)",
+    )
+    parser.add_argument("--only-hard-set", action="store_true", help="run only the hard-face set's tables")
     args = parser.parse_args()
+    if args.only_hard_set:
+        out: dict[str, Any] = {}
+        run_hard_set(args.hard_set, require_data(args.data, "landmarks"), out)
+        write_json(args.json, out)
+        return 0
     data = require_data(args.data, "landmarks")
     faces = load_annotations(data)
     images = {p: read_image(p) for p in dict.fromkeys(f.image_path for f in faces)}
@@ -272,9 +379,15 @@ def main() -> int:
             selection_stats = stats
     print_misses(results)
     ranked = print_selection(selection_stats)
+    hard_figures: dict[str, Any] = {}
+    if args.hard_set.is_dir():
+        run_hard_set(args.hard_set, data, hard_figures)
+    else:
+        print(f"\n  hard-face set not found at {args.hard_set}: build it with benchmarks/landmark_set.py")
     write_json(
         args.json,
         {
+            **hard_figures,
             "groups": figures,
             "selection": {
                 "rule": f"detected >= {MIN_DETECTED_PCT}% on {SELECTION_GROUP.name}, then lowest mean NME",

@@ -26,7 +26,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as `python benchmarks/quality_per_hour.py`: make `benchmarks` importable
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, write_json  # noqa: E402
+from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, require_pair, write_json  # noqa: E402
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig  # noqa: E402
 from facelab.evaluate.report import evaluate  # noqa: E402
 from facelab.extract.pipeline import extract  # noqa: E402
@@ -148,10 +148,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "quality_per_hour")
     a = ap.parse_args()
     data = require_data(a.data, "pairs.json")
-    pair = next((p for p in json.loads((data / "pairs.json").read_text())["pairs"] if p["name"] == a.pair), None)
-    if pair is None:
-        print(f"quality_per_hour: no pair {a.pair!r} in {data / 'pairs.json'}", file=sys.stderr)
-        return 2
+    pair = require_pair(data, a.pair)
     out = a.out / a.pair
     sides = facesets(data, pair, out)
     checkpoints = sorted(float(m) for m in a.checkpoints.split(","))
@@ -170,7 +167,7 @@ def main() -> int:
         rows,
         notes=[
             "eye r / mouth r: correlation of dst and swapped eye / mouth aspect ratios over frames (1 = follows)",
-            "gaze: FaceMesh iris offset error in eye widths; sharp/src: Laplacian sharpness vs the src faces",
+            "gaze: error of the FaceMesh iris gaze in degrees; sharp/src: Laplacian sharpness vs the src faces",
             "id->src / id->dst: dlib descriptor distance of the swapped face (< 0.6 = same person)",
         ],
     )

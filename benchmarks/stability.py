@@ -13,7 +13,16 @@ metadata read back from the faceset. Figures, over runs of consecutive frames wi
   (d) deviation: mean |smoothed - raw| source landmarks (px, and % of the face size), i.e. what smoothing
       moves the points by (lag and distortion together).
 
-    .venv/bin/python benchmarks/stability.py [--data ../shared/data] [--clips NAME ...] [--json OUT]
+Landmark jumps (issue 21, item 4: "the fraction of frames whose landmarks jump is reported and no worse than
+today"): on the person_* clips (turning heads, expressions), without smoothing, each landmark model in ``JUMP_MODELS``
+runs with refine and the MediaPipe detector, ``FaceFinder(...).find(frame, 1)`` (the largest face), on every frame
+(``--every N``: one in N). A frame jumps when the mean motion of its 68 source landmarks since the previous frame
+(source px) is more than ``JUMP_FACTOR`` x that model's median motion on the clip; the share is over the frames that
+follow a frame with a face. "Today" is ``dlib68`` (+ refine), the default before ``auto``; the table also counts the
+frames on which ``auto`` took FaceMesh's points.
+
+    .venv/bin/python benchmarks/stability.py [--data ../shared/data] [--clips NAME ...] [--jump-clips NAME ...]
+        [--every N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -32,12 +41,17 @@ if __package__ in (None, ""):  # run as `python benchmarks/stability.py`: make t
 from benchmarks.common import data_parser, face_size, fmt, print_table, require_data, verdict, write_json  # noqa: E402
 from facelab.config import ExtractConfig  # noqa: E402
 from facelab.extract.pipeline import extract  # noqa: E402
+from facelab.faces.finder import FaceFinder  # noqa: E402
 from facelab.faceset.store import iter_faceset  # noqa: E402
 from facelab.geometry.umeyama import apply_affine  # noqa: E402
+from facelab.io.media import iter_frames  # noqa: E402
 
 CLIPS = ("person_p1_lp_d3.mp4", "person_p6_lp_s18.mp4")
 MOUTH = slice(48, 68)  # iBUG mouth points: the fastest real motion while talking, where lag would show first
 SIZE = 256
+JUMP_MODELS = ("dlib68", "auto", "facemesh")  # dlib68: "today" (the default before auto)
+JUMP_DETECTOR = "mediapipe"
+JUMP_FACTOR = 3.0  # a jump: frame-to-frame motion above this many times the clip's median motion
 
 
 @dataclass
@@ -143,11 +157,98 @@ def print_clip(clip: str, raw: dict[str, float], smoothed: dict[str, float], dev
     print_table(f"== {clip}", ["figure", "raw", "smoothed", "ratio", "% of 256 (raw -> smoothed)"], rows)
 
 
+def jump_share(frames: np.ndarray, points: np.ndarray, step: int = 1) -> tuple[float, int]:
+    """Share of steps whose mean landmark motion exceeds ``JUMP_FACTOR`` x the median motion, and the step count.
+
+    ``frames``: (N,) frame numbers of a track, ``points``: (N, 68, 2) its landmarks; a step joins two faces
+    ``step`` frames apart (steps over a frame without a face are not counted)."""
+    i = np.flatnonzero(np.diff(frames) == step)
+    if not len(i):
+        return float("nan"), 0
+    motion = np.linalg.norm(points[i + 1] - points[i], axis=-1).mean(axis=1)
+    return float((motion > JUMP_FACTOR * np.median(motion)).mean()), len(i)
+
+
+def landmark_tracks(clip: Path, finders: dict[str, FaceFinder], every: int) -> tuple[int, dict[str, dict]]:
+    """Frames read, and per landmark model the raw track of the largest face: frame numbers, points, models used."""
+    tracks = {name: {"frames": [], "points": [], "used": []} for name in finders}
+    n = 0
+    for frame in iter_frames(clip, every=every):
+        n += 1
+        for name, finder in finders.items():
+            faces = finder.find(frame.image, 1)
+            if faces:
+                tracks[name]["frames"].append(frame.index)
+                tracks[name]["points"].append(faces[0].points)
+                tracks[name]["used"].append(faces[0].landmarker)
+    return n, {
+        name: {
+            "frames": np.array(t["frames"], int),
+            "points": np.array(t["points"]).reshape(-1, 68, 2),
+            "used": t["used"],
+        }
+        for name, t in tracks.items()
+    }
+
+
+def jump_figures(clip: Path, finders: dict[str, FaceFinder], every: int) -> dict:
+    n, tracks = landmark_tracks(clip, finders, every)
+    out: dict = {"frames": n}
+    for name, t in tracks.items():
+        share, steps = jump_share(t["frames"], t["points"], every)
+        out[name] = {"frames_with_face": len(t["frames"]), "steps": steps, "jump_share": share}
+    if "auto" in tracks:
+        out["auto"]["facemesh_frames"] = sum(u.startswith("facemesh") for u in tracks["auto"]["used"])
+    return out
+
+
+def print_jumps(jumps: dict[str, dict], every: int) -> None:
+    def used(frames: int, n: int) -> str:
+        return f"{n} ({fmt(100 * n / frames if frames else float('nan'), 1)} %)"
+
+    rows = [
+        [Path(c).stem, j["frames"], *(fmt(100 * j[m]["jump_share"], 1) for m in JUMP_MODELS)]
+        + [used(j["frames"], j["auto"]["facemesh_frames"])]
+        for c, j in jumps.items()
+    ]
+    frames = sum(j["frames"] for j in jumps.values())
+    rows.append(
+        ["all", frames, *(fmt(100 * _pooled(jumps, m), 1) for m in JUMP_MODELS)]
+        + [used(frames, sum(j["auto"]["facemesh_frames"] for j in jumps.values()))]
+    )
+    print_table(
+        f"== Landmark jumps: raw (unsmoothed) landmarks of the largest face, {JUMP_DETECTOR} + model + refine, "
+        + ("every frame" if every == 1 else f"one frame in {every}"),
+        ["clip", "frames", *(f"jump % {m}" for m in JUMP_MODELS), "auto used FaceMesh on N frames"],
+        rows,
+        notes=(
+            f"jump: mean motion of the 68 source landmarks (source px) since the previous "
+            f"{'' if every == 1 else 'sampled '}frame > {JUMP_FACTOR:g}x the model's median motion on the clip,",
+            "as % of the steps between faces in consecutive frames; 'all' pools the steps of every clip",
+        ),
+    )
+
+
+def _pooled(jumps: dict[str, dict], model: str) -> float:
+    steps = sum(j[model]["steps"] for j in jumps.values())
+    hits = sum(j[model]["jump_share"] * j[model]["steps"] for j in jumps.values() if j[model]["steps"])
+    return hits / steps if steps else float("nan")
+
+
 def main() -> int:
     parser = data_parser(__doc__)
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), help="clip names in videos/ (default: %(default)s)")
+    parser.add_argument(
+        "--jump-clips",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="clips for the landmark-jump table (default: person_*)",
+    )
+    parser.add_argument("--every", type=int, default=1, metavar="N", help="jump table: one frame in N (default: 1)")
     args = parser.parse_args()
-    data = require_data(args.data, *(f"videos/{c}" for c in args.clips))
+    data = require_data(args.data, *(f"videos/{c}" for c in args.clips + (args.jump_clips or [])))
+    jump_clips = args.jump_clips or sorted(p.name for p in (data / "videos").glob("person_*.mp4"))
     cfg = ExtractConfig()
     print(
         f"extract: {cfg.detector} + {cfg.landmarker}{' + refine' if cfg.refine else ''}, {cfg.face_type} at {SIZE} px; "
@@ -170,11 +271,26 @@ def main() -> int:
         print(f"  {verdict(ok)}  smoothing lowers (a) aligned motion and (b) aligned shake")
         passed &= ok
         figures[clip] = {"raw": raw, "smoothed": smoothed, "deviation": dev, "pass": ok}
+    t0 = time.perf_counter()
+    finders = {m: FaceFinder(detector=JUMP_DETECTOR, landmarker=m, refine=True) for m in JUMP_MODELS}
+    jumps = {}
+    for clip in jump_clips:
+        jumps[clip] = jump_figures(data / "videos" / clip, finders, max(args.every, 1))
+        print(f"  landmarks of {clip}: {jumps[clip]['frames']} frames x {len(finders)} models", flush=True)
+    for f in finders.values():
+        f.close()
+    print_jumps(jumps, max(args.every, 1))
+    print(f"  landmark jumps measured in {time.perf_counter() - t0:.1f} s")
+    no_worse = bool(jumps) and _pooled(jumps, "auto") <= _pooled(jumps, "dlib68")
+    figures["landmark_jumps"] = {"every": max(args.every, 1), "factor": JUMP_FACTOR, "clips": jumps}
     print(
         f"\nAcceptance\n  {verdict(passed)}  smoothing lowers mean frame-to-frame aligned landmark motion ({len(args.clips)} clips)"
     )
+    print(
+        f"  {verdict(no_worse)}  landmark jumps with auto no more frequent than with dlib68 ({len(jumps)} clips pooled)"
+    )
     write_json(args.json, figures)
-    return 0 if passed else 1
+    return 0 if passed and no_worse else 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ class ExtractConfig:
     face_type: str = "whole_face"  # half | mid_full | full | whole_face | head (training re-crops to its own type)
     size: int = 512  # aligned output side, px
     detector: str = "mediapipe"  # chosen by benchmarks/landmarks.py (README table)
-    landmarker: str = "dlib68"  # chosen by benchmarks/landmarks.py (README table)
+    landmarker: str = "auto"  # dlib68, FaceMesh where dlib is unsure (faces/finder.py); benchmarks/landmarks.py
     refine: bool = True  # second landmark pass on the aligned crop, mapped back (DFL's "accurate" pass)
     smooth: bool = True  # One Euro smoothing of landmarks across video frames
     smooth_min_cutoff: float = 1.0  # Hz
@@ -99,6 +99,14 @@ class MergeConfig:
     precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32
     every_face: bool = True  # swap every face in a frame; False: only the largest
     only_like: str | None = None  # swap only faces of the person in this photo
+    runtime: str = "torch"  # torch (a model folder) | onnxruntime (an exported .onnx or .dfm given as --model)
+
+
+@dataclass
+class ExportConfig:
+    """``facelab export``."""
+
+    format: str = "auto"  # auto (by -o's suffix: .dfm, .onnx, else torchscript) | torchscript | onnx | dfm
 
 
 @dataclass
@@ -200,3 +208,26 @@ class SwapConfig:
     """``facelab swap``: the whole job."""
 
     preset: str = "cpu-quick"  # named option set of facelab/train/presets.py
+
+
+@dataclass
+class MaskConfig:
+    """Mask (XSeg-class) network training and apply (``facelab mask``); numbers measured in README "Masks"."""
+
+    widths: str = "16,24,32,48,64,96"  # channels of the six U-Net levels (64..2 px after the 4x unshuffle)
+    batch: int = 8  # DFL's XSeg: 4
+    optimizer: str = "adam"  # adam | rmsprop (DFL's, lr 1e-4)
+    lr: float = 1e-3
+    dice_weight: float = 1.0  # soft-dice term added to the sigmoid cross-entropy; 0 = BCE alone (DFL)
+    occluder_prob: float = 0.5  # labelled faces: chance of pasted synthetic occluders (their alpha is the label)
+    generic_occluder_prob: float = 0.8  # --generic: the same for the landmark-hull faces
+    random_warp: bool = True  # DFL's random grid warp (same warp on image and label)
+    hsv_power: float = 0.2  # colour jitter (DFL's random_hsv_power)
+    blur_prob: float = 0.25  # Gaussian or motion blur on the input
+    seed: int = 0
+    workers: int = 0  # data-loading processes (resumable)
+    preview_every: int = 100  # iterations between preview grids (resumable)
+    autosave_minutes: float = 3.0  # (resumable)
+    autosave_iters: int = 0  # (resumable)
+    apply_batch: int = 16  # faces per forward pass in 'mask apply'
+    threshold: float = 0.5  # 'mask apply' binarises the prediction here (as DFL)

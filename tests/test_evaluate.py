@@ -223,3 +223,67 @@ def test_cli_evaluate_compare_bad_report_is_one_line_naming_it(
         assert main(["evaluate", "compare", *argv]) == 2
         out, err = capsys.readouterr()
         assert err.startswith("facelab: error: ") and named in err and len(err.strip().splitlines()) == 1
+
+
+def test_gaze_angles_and_identity_transfer() -> None:
+    straight = _eye_mesh()
+    assert np.allclose(M.gaze_angles(straight), 0)
+    right = straight.copy()
+    right[468, 0] += 8.0  # iris 0.2 eye widths towards a corner: 0.2 x 30 mm / 12 mm = 0.5 -> asin = 30 deg
+    assert M.gaze_angles(right)[0, 0] == pytest.approx(30.0, abs=0.01)
+    assert M.gaze_angle_error([straight], [right])[0] == pytest.approx(15.0, abs=0.01)  # one eye of two
+    assert M.identity_transfer(swap=0.45, best=0.2, none=0.7) == pytest.approx(0.5)
+    assert M.identity_transfer(swap=0.7, best=0.2, none=0.7) == pytest.approx(0.0)
+    assert M.identity_transfer(swap=0.2, best=0.2, none=0.7) == pytest.approx(1.0)
+    assert np.isnan(M.identity_transfer(swap=0.3, best=0.5, none=0.5))
+    assert [M.yaw_bin(y) for y in (0, -14.9, 15, 29, -31, 80)] == [
+        "yaw:0..15", "yaw:0..15", "yaw:15..30", "yaw:15..30", "yaw:30..90", "yaw:30..90"
+    ]  # fmt: skip
+
+
+def test_report_has_controls_gaze_and_bins(report: Path) -> None:
+    data = json.loads((report / "report.json").read_text())
+    m = data["metrics"]
+    controls = m["identity_transfer"]["controls"]
+    assert set(controls) == {"swap", "src_held_apart", "dst_own", "dst_degraded"}
+    assert controls["swap"] < controls["dst_own"]  # the "swap" here is the src clip itself
+    # gaze from FaceMesh's iris points although the finder's landmarks have none
+    assert m["gaze_err"]["unit"] == "deg" and m["gaze_err"]["n"] >= 1 and m["gaze_err"]["value"] >= 0
+    assert set(data["bins"]) == {"yaw:0..15", "yaw:15..30", "yaw:30..90", "expression:neutral",
+                                 "expression:open_or_smiling"}  # fmt: skip
+    n_yaw = sum(b["id_dist_src"]["n"] for k, b in data["bins"].items() if k.startswith("yaw:"))
+    assert n_yaw == data["frames"]["evaluated"]
+    for b in data["bins"].values():
+        assert {"id_dist_src", "identity_transfer", "gaze_err", "pose_err_l2"} <= set(b)
+        if b["id_dist_src"]["n"] < 3:
+            assert b["id_dist_src"]["value"] is None and "too few" in b["id_dist_src"]["reason"]
+    assert any("trust:" in n for n in data["notes"])
+    assert 'id="bins"' in (report / "report.html").read_text()
+
+
+def test_fid_and_kid_against_src_and_dst(tmp_path: Path, hopper: np.ndarray, astronaut: np.ndarray, finder,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from test_fid import TinyExtractor
+
+    import facelab.evaluate.inception as inception
+    from facelab.config import ExtractConfig
+    from facelab.demo import write_motion_clip
+    from facelab.evaluate.report import evaluate
+    from facelab.extract.pipeline import extract
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    monkeypatch.setattr(inception, "load_fid_inception", lambda weights=None: TinyExtractor())
+    src_clip = write_motion_clip(hopper, tmp_path / "src.mp4", frames=6, size=256, audio=False)
+    dst_clip = write_motion_clip(astronaut, tmp_path / "dst.mp4", frames=6, size=256, audio=False)
+    extract(src_clip, tmp_path / "src_fs", ExtractConfig(size=128, every=2))
+    data = evaluate(tmp_path / "src_fs", dst_clip, src_clip, tmp_path / "r", finder=finder).report
+    m = data["metrics"]
+    for key in ("fid_src", "fid_dst"):
+        assert m[key]["value"] > 0 and m[key]["warning"]  # tiny sets: flagged
+    for key in ("kid_src", "kid_dst"):
+        assert m[key]["std"] is not None
+    assert m["fid"] == m["fid_src"]  # evaluate/1's name kept
+    assert len(list((tmp_path / "r" / "dst_faces").glob("*.png"))) == data["frames"]["evaluated"]
+    b = next(iter(data["bins"].values()))
+    assert b["fid_dst"]["value"] is None and "too few" in b["fid_dst"]["reason"]

@@ -36,3 +36,21 @@ def test_finds_package_faces_with_plausible_landmarks(finder, hopper, astronaut)
         assert p[36:42, 0].mean() < p[42:48, 0].mean()
         box = faces[0].box
         assert box.x0 <= p[30, 0] <= box.x1 and box.y0 <= p[30, 1] <= box.y1
+
+
+def test_auto_falls_back_to_facemesh_where_dlib_breaks(finder):
+    """AFLW2000-3D near-profiles: dlib's fit breaks (37-98 % NME/box on two of them), auto switches to FaceMesh."""
+    from facelab.faces.finder import FaceFinder
+
+    faces = [f for f in load_annotations(shared_path("landmarks").parent) if f.set_name == "AFLW2000-3D"]
+    dlib = FaceFinder(landmarker="dlib68")
+    auto_nme, dlib_nme, switched = [], [], 0
+    for f in faces:
+        img = read_image(f.image_path)
+        found = finder.find(img)
+        auto_nme.append(score(f, found).nme_box)
+        dlib_nme.append(score(f, dlib.find(img)).nme_box)
+        switched += any(x.landmarker == "facemesh" for x in found)
+    dlib.close()
+    assert switched >= 2 and max(auto_nme) < 15.0, auto_nme
+    assert np.mean(auto_nme) < 0.7 * np.mean(dlib_nme), (auto_nme, dlib_nme)

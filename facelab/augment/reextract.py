@@ -58,7 +58,7 @@ def find_generated_face(image: np.ndarray, finder: FaceFinder) -> FoundFace | No
         mesh = f.mesh.copy()
         mesh[:, :2] = apply_affine(back, mesh[:, :2])
         mesh[:, 2] *= 0.5
-    return FoundFace(box, apply_affine(back, f.points), mesh)
+    return FoundFace(box, apply_affine(back, f.points), mesh, f.landmarker)
 
 
 def reextract(
@@ -102,7 +102,7 @@ def reextract(
         frame_index=frame_index,
         detector=finder.names[0],
         detector_score=found.box.score,
-        landmarker=finder.names[1] + ("+refine" if finder.refine else ""),
+        landmarker=found.landmarker or finder.names[1] + ("+refine" if finder.refine else ""),
         yaw=yaw,
         pitch=pitch,
         roll=roll,

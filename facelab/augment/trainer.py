@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from facelab.models.precision import autocast_dtype
 from facelab.runs.guard import finite_or_raise
 from facelab.runs.loop import Dist, RunLoop, Schedule, hash_seed
 from facelab.runs.preview import preview_grid_png
+from facelab.runs.resume import resumed
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +104,7 @@ def resolve_run_config(gan_dir: Path, cfg: GanConfig, given: set[str], world: in
         old = GanConfig(**json.loads(path.read_text())["gan"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FacelabError(f"{path}: not a facelab generator config ({e})") from e
-    refused = [
-        f"{f.name} {getattr(old, f.name)} -> {getattr(cfg, f.name)}"
-        for f in fields(GanConfig)
-        if f.name in given and f.name not in RESUMABLE and getattr(old, f.name) != getattr(cfg, f.name)
-    ]
-    if refused:
-        raise FacelabError(f"{gan_dir}: these options cannot change on resume: {', '.join(refused)} (use a new --out)")
-    return replace(old, **{k: getattr(cfg, k) for k in given if k in RESUMABLE}), True
+    return resumed(old, cfg, given, RESUMABLE, gan_dir, "--out"), True
 
 
 class GanTrainer(RunLoop):
@@ -168,22 +162,14 @@ class GanTrainer(RunLoop):
 
     def _init_from(self, src: Path) -> None:
         """Fine-tuning: start from another run's G, D and G_ema (same architecture), fresh optimizers."""
-        ck = checkpoint.require(src, "no generator checkpoint to start from")
-        nets = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
-        for name, mod in nets.items():
-            sd = checkpoint.submodule(ck.model, name)
-            try:
-                mod.load_state_dict(sd)
-            except RuntimeError as e:
-                raise FacelabError(f"{src}: generator does not fit this config ({str(e).splitlines()[0]})") from e
-        log.info("initialised from %s (iteration %s)", src, ck.state.get("iteration"))
+        it = checkpoint.init_modules(src, {"G": self.G, "D": self.D, "G_ema": self.G_ema}, "generator")
+        log.info("initialised from %s (iteration %s)", src, it)
 
     # --- RunLoop hooks -----------------------------------------------------------------------------------------
 
     @property
     def schedule(self) -> Schedule:
-        c = self.cfg
-        return Schedule(c.seed, c.preview_every, c.autosave_minutes, autosave_iters=c.autosave_iters)
+        return Schedule.of(self.cfg)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         mods: dict[str, torch.nn.Module] = {"G": self.G, "D": self.D, "G_ema": self.G_ema}

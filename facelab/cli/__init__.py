@@ -15,6 +15,7 @@ from facelab.cli.evaluate import add_evaluate, add_fid
 from facelab.cli.export import add_export
 from facelab.cli.extract import add_extract
 from facelab.cli.faceset import add_faceset
+from facelab.cli.mask import add_mask
 from facelab.cli.merge import add_inspect, add_merge
 from facelab.cli.swap import add_swap
 from facelab.cli.train import add_train
@@ -28,6 +29,7 @@ _COMMANDS = (
     add_faceset,
     add_train,
     add_augment,
+    add_mask,
     add_merge,
     add_swap,
     add_inspect,
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(
         dest="command",
         required=True,
-        metavar="{extract,detect,faceset,train,augment,merge,swap,inspect,evaluate,fid,export}",
+        metavar="{extract,detect,faceset,train,augment,mask,merge,swap,inspect,evaluate,fid,export}",
     )
     for add in _COMMANDS:
         add(sub)

@@ -18,7 +18,7 @@ def add_extract(sub: Subparsers) -> None:
     p.add_argument("--size", type=int, default=d.size, help="aligned face side in px (default: %(default)s)")
     p.add_argument("--detector", default=d.detector, help="mediapipe | dlib-hog | dlib-mmod (default: %(default)s)")
     p.add_argument(
-        "--landmarks", default=d.landmarker, dest="landmarker", help="dlib68 | facemesh (default: %(default)s)"
+        "--landmarks", default=d.landmarker, dest="landmarker", help="auto | dlib68 | facemesh (default: %(default)s)"
     )
     p.add_argument("--no-refine", action="store_false", dest="refine", help="skip the second landmark pass")
     p.add_argument("--no-smooth", action="store_false", dest="smooth", help="no temporal landmark smoothing (video)")

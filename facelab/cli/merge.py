@@ -13,7 +13,11 @@ from facelab.runs.progress import ProgressBar
 def add_merge(sub: Subparsers) -> None:
     p = sub.add_parser("merge", help="put a trained model's faces into the dst video (audio kept, tagged synthetic)")
     p.add_argument("dst", help="destination video, or a folder of frames (natural name order)")
-    p.add_argument("--model", required=True, help="model folder from 'facelab train'")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model folder from 'facelab train'; with --runtime onnxruntime an .onnx or .dfm from 'facelab export'",
+    )
     p.add_argument("--fps", type=float, help="frame rate of a frame-folder dst for video output (default 30)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4/.mkv/.mov) or a folder for PNG frames")
     p.add_argument("--faceset", help="the dst's faceset from 'facelab extract' (default: find faces on the fly)")
@@ -31,6 +35,10 @@ def add_merge(sub: Subparsers) -> None:
 def cmd_merge(a: argparse.Namespace) -> int:
     cfg = MergeConfig(**given_options(a, MergeConfig))
     if a.preview:
+        if cfg.runtime != "torch":
+            from facelab.errors import FacelabError
+
+            raise FacelabError("--preview runs the model folder with torch; leave out --runtime")
         from facelab.merge.preview import contact_sheet, parse_grid
 
         frames = [int(v) for v in a.preview.split(",")]

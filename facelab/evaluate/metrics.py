@@ -15,7 +15,7 @@ from facelab.geometry.pose import head_pose
 from facelab.geometry.umeyama import apply_affine, umeyama
 from facelab.imaging.sharpness import laplacian_sharpness
 
-METRICS_VERSION = "facelab-evaluate/1"
+METRICS_VERSION = "facelab-evaluate/2"  # 2: gaze_err in degrees, identity_transfer, fid/kid vs dst, bins
 SAME_PERSON = 0.6  # dlib's own threshold for its 128-D descriptor
 
 # Points that move with the skull, not with expression: nose bridge + nostrils and the four eye corners.
@@ -163,6 +163,46 @@ def gaze_error(swapped_meshes: Sequence[np.ndarray], dst_meshes: Sequence[np.nda
     return np.array(
         [np.linalg.norm(gaze_offsets(s) - gaze_offsets(d), axis=1).mean() for s, d in zip(swapped_meshes, dst_meshes)]
     )
+
+
+# Anatomical averages turning an iris offset into an eyeball rotation: corner-to-corner eye width ~30 mm,
+# eyeball radius ~12 mm (adult); an offset of w eye widths is a rotation of asin(w * 30 / 12).
+EYE_WIDTH_MM, EYEBALL_RADIUS_MM = 30.0, 12.0
+
+
+def gaze_angles(mesh: np.ndarray) -> np.ndarray:
+    """(2 eyes, 2) gaze in degrees (along and across the eye axis; 0, 0 = looking where the head points) from the
+    iris offsets of ``gaze_offsets``."""
+    s = np.clip(gaze_offsets(mesh) * EYE_WIDTH_MM / EYEBALL_RADIUS_MM, -1.0, 1.0)
+    return np.degrees(np.arcsin(s))
+
+
+def gaze_angle_error(swapped_meshes: Sequence[np.ndarray], dst_meshes: Sequence[np.ndarray]) -> np.ndarray:
+    """(N,) per-frame mean over both eyes of the angle (degrees) between the swapped and the dst gaze."""
+    return np.array(
+        [np.linalg.norm(gaze_angles(s) - gaze_angles(d), axis=1).mean() for s, d in zip(swapped_meshes, dst_meshes)]
+    )
+
+
+def identity_transfer(swap: float, best: float, none: float) -> float:
+    """How far a swap's identity distance to the src moved from a no-transfer control towards the best possible:
+    ``(none - swap) / (none - best)``; 1 = as close to the src as the src's own held-apart frames, 0 = no closer
+    than the dst's faces degraded to the swap's sharpness (a featureless blob). NaN when the controls coincide."""
+    span = none - best
+    return float((none - swap) / span) if abs(span) > 1e-9 else float("nan")
+
+
+# Reported bins of the dst face: head turn (|yaw|, degrees) and expression.
+YAW_BINS = ((0.0, 15.0), (15.0, 30.0), (30.0, 90.0))
+OPEN_MOUTH = 0.15  # mouth aspect ratio (inner lips) above which a mouth is open (faceset coverage's "open")
+SMILING = 0.03  # coverage's smile feature above which a face smiles ("slight" and up)
+
+
+def yaw_bin(yaw: float) -> str:
+    """``yaw:<lo>..<hi>`` of |yaw| (degrees)."""
+    a = abs(float(yaw))
+    lo, hi = next((b for b in YAW_BINS if b[0] <= a < b[1]), YAW_BINS[-1])
+    return f"yaw:{lo:g}..{hi:g}"
 
 
 def follow_correlation(swapped: np.ndarray, dst: np.ndarray) -> float:

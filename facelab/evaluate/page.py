@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from facelab.evaluate import metrics as M
-from facelab.evaluate.table import format_value, metric_rows
+from facelab.evaluate.table import BIN_BARS, format_value, metric_rows
 
 # (frame number, identity distance to src, swapped region, dst region): one thumbnail of the worst-frames strip
 WorstFrame = tuple[int, float, np.ndarray, np.ndarray]
@@ -63,6 +63,30 @@ def _plots(rows: list[dict]) -> list[tuple[str, str]]:
     return out
 
 
+def _bin_bars(bins: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(title, base64 PNG): one bar chart per ``BIN_BARS`` metric over the bins; a bin without a value shows none."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(bins)
+    out = []
+    for key, title in BIN_BARS:
+        values = [(bins[b].get(key) or {}).get("value") for b in names]
+        if all(v is None for v in values):
+            continue
+        fig, ax = plt.subplots(figsize=(5.5, 2.6))
+        ax.bar(range(len(names)), [v if v is not None else 0.0 for v in values], color="#4a7bb7")
+        for i, (b, v) in enumerate(zip(names, values)):
+            n = (bins[b].get(key) or {}).get("n", 0)
+            ax.text(i, 0, "n/a" if v is None else f"n={n}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=7)
+        ax.set_title(title, fontsize=9)
+        out.append((f"Per bin: {title}", _png(fig)))
+    return out
+
+
 def _img_tag(rgb: np.ndarray, alt: str) -> str:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     data = base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
@@ -81,6 +105,11 @@ def render_html(report: dict[str, Any], worst: list[WorstFrame]) -> str:
         "</figcaption></figure>"
         for t, b in _plots(report["per_frame"])
     )
+    bars = "".join(
+        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{b}"><figcaption>{html.escape(t)}'
+        "</figcaption></figure>"
+        for t, b in _bin_bars(report.get("bins", {}))
+    )
     worst_html = "".join(
         f"<figure>{_img_tag(np.hstack([s, d]), f'frame {i}')}<figcaption>frame {i}: distance to src {dist:.3f}"
         " (swapped | dst)</figcaption></figure>"
@@ -98,6 +127,7 @@ dst {html.escape(report["inputs"]["dst"])}; {fr["evaluated"]} frames evaluated, 
 metrics {html.escape(report["version"])}</p>
 <table id="metrics"><tr><th>metric</th><th>value</th><th>N</th></tr>{table}</table>
 <ul>{notes}</ul>
+<h2>Per bin of the dst face</h2><div id="bins">{bars}</div>
 <h2>Per frame</h2><div id="plots">{plots}</div>
 <h2>Frames least like the src identity</h2><div id="worst">{worst_html}</div>
 </body></html>

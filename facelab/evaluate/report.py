@@ -23,11 +23,13 @@ from facelab.errors import FacelabError
 from facelab.evaluate import metrics as M
 from facelab.evaluate.page import WorstFrame, render_html
 from facelab.evaluate.table import METRIC_LABELS, format_value, metric_rows
+from facelab.faceset.coverage import expression_features
 from facelab.faceset.index import load_metas
 from facelab.faceset.store import read_face
 from facelab.geometry.align import align_face
 from facelab.geometry.facetype import FaceType
 from facelab.geometry.openness import eye_aspect_ratio, mouth_aspect_ratio
+from facelab.geometry.pose import head_pose
 from facelab.geometry.umeyama import apply_affine
 from facelab.imaging.masks import hull_mask
 from facelab.io.atomic import ensure_writable_dir, leaves_no_empty_dirs
@@ -38,6 +40,14 @@ log = logging.getLogger(__name__)
 
 REGION_SIZE = 128  # px of the dst-aligned region used for flicker and thumbnails
 SWAPPED_FACES_DIR = "swapped_faces"
+DST_FACES_DIR = "dst_faces"
+FID_KEYS = ("fid_src", "kid_src", "fid_dst", "kid_dst")
+# What a reader can trust at which sample size (written into every report).
+TRUST_NOTES = (
+    "trust: identity distances and identity_transfer are medians over frames, steady from ~30 frames; "
+    "FID needs thousands of faces (below 2048 it is biased upwards and only comparable at equal N) - prefer KID "
+    "with its std; per-bin figures on fewer than 30 frames, and follow correlations on fewer than 60, are noisy",
+)
 
 
 @dataclass
@@ -52,9 +62,20 @@ class _Frames:
     dst_region: list[np.ndarray] = field(default_factory=list)  # dst face region, dst alignment
     swp_region: list[np.ndarray] = field(default_factory=list)  # same region of the swapped frame
     swp_sharp: list[float] = field(default_factory=list)
-    gaze: list[float] = field(default_factory=list)  # per frame, only while both faces have FaceMesh iris points
+    gaze: list[float] = field(default_factory=list)  # degrees per frame; NaN where FaceMesh found no iris
+    dst_crop: list[np.ndarray] = field(default_factory=list)  # dst face aligned like the src faceset
+    dst_crop_lm: list[np.ndarray] = field(default_factory=list)  # its landmarks in the crop
     skipped: list[int] = field(default_factory=list)
     size: tuple[int, int] = (0, 0)
+
+    def subset(self, keep: list[int]) -> _Frames:
+        """The frames at positions ``keep`` (a bin)."""
+        out = _Frames(skipped=self.skipped, size=self.size)
+        for name in ("index", "dst_lm", "swp_lm", "dst_desc", "swp_desc", "dst_region", "swp_region", "swp_sharp",
+                     "gaze", "dst_crop", "dst_crop_lm"):  # fmt: skip
+            values = getattr(self, name)
+            setattr(out, name, [values[i] for i in keep] if values else [])
+        return out
 
 
 @dataclass
@@ -92,17 +113,37 @@ def _nearest(faces: list, ref: np.ndarray) -> Any:
     return min(faces, key=lambda f: float(np.linalg.norm(f.points.mean(0) - c)))
 
 
-def _src_faces(folder: str | Path, describer: Any, max_faces: int) -> tuple[np.ndarray, np.ndarray, str, int]:
-    """Descriptors (N, 128), sharpness (N,), face type and crop size of (up to ``max_faces`` evenly spaced) src
-    faces. Descriptors come from the aligned crops and their aligned landmarks."""
-    metas = load_metas(folder)
+@dataclass
+class _Src:
+    """The src faceset as evaluate sees it: descriptors of (up to ``max_faces`` evenly spaced) real faces, every
+    ``HELD_APART``-th of them kept out of the identity centroid as the best-case control."""
+
+    desc: np.ndarray  # (N, 128) the centroid's faces
+    held: np.ndarray  # (M, 128) held apart
+    sharp: np.ndarray  # (N + M,)
+    face_type: str
+    size: int
+
+    @property
+    def centroid(self) -> np.ndarray:
+        return self.desc.mean(0)
+
+
+HELD_APART = 5  # every 5th src face is held apart from the identity centroid (the best-case control)
+
+
+def _src_faces(folder: str | Path, describer: Any, max_faces: int) -> _Src:
+    """Descriptors come from the aligned crops and their aligned landmarks; synthetic faces are left out."""
+    metas = [(p, m) for p, m in load_metas(folder) if not m.synthetic] or load_metas(folder)
     step = max(1, math.ceil(len(metas) / max_faces))
     descs, sharp = [], []
     for path, _ in metas[::step]:
         img, meta = read_face(path)
         descs.append(describer.describe(img, meta.landmarks))
         sharp.append(M.sharpness([img], [meta.landmarks])[0])
-    return np.array(descs), np.array(sharp), metas[0][1].face_type, int(metas[0][1].size)
+    d = np.array(descs)
+    held = np.arange(len(d)) % HELD_APART == HELD_APART - 1 if len(d) >= HELD_APART else np.zeros(len(d), bool)
+    return _Src(d[~held], d[held], np.array(sharp), metas[0][1].face_type, int(metas[0][1].size))
 
 
 def _collect(
@@ -112,9 +153,12 @@ def _collect(
     describer: Any,
     face_type: str,
     face_size: int,
-    faces_dir: Path | None,
+    faces_dirs: dict[str, Path] | None,
     max_frames: int | None,
+    iris: Any,
 ) -> _Frames:
+    """Frame-by-frame faces of both videos. ``iris`` (a FaceMesh landmarker) gives the gaze of faces whose
+    landmarks have no iris points; swapped and dst crops aligned like the src go to ``faces_dir/{swapped,dst}``."""
     fr = _Frames()
     for n, (d, s) in enumerate(zip(iter_frames(dst_video), iter_frames(swapped_video))):
         if max_frames is not None and n >= max_frames:
@@ -141,15 +185,24 @@ def _collect(
         # Sharpness and FID use the swapped face aligned like the src faceset, so the two sets are comparable.
         crop, m = align_face(s.image, sf.points, face_type, face_size)
         fr.swp_sharp.append(float(M.sharpness([crop], [apply_affine(m, sf.points)])[0]))
-        if _has_iris(df) and _has_iris(sf):
-            fr.gaze.append(float(M.gaze_error([sf.mesh], [df.mesh])[0]))
-        if faces_dir is not None:
-            cv2.imwrite(str(faces_dir / f"{idx:06d}.png"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+        dcrop, dm = align_face(d.image, df.points, face_type, face_size)
+        fr.dst_crop.append(dcrop)
+        fr.dst_crop_lm.append(apply_affine(dm, df.points))
+        smesh, dmesh = _iris_mesh(s.image, sf, iris), _iris_mesh(d.image, df, iris)
+        ok = smesh is not None and dmesh is not None
+        fr.gaze.append(float(M.gaze_angle_error([smesh], [dmesh])[0]) if ok else float("nan"))
+        if faces_dirs is not None:
+            for sub, img in (("swapped", crop), ("dst", dcrop)):
+                cv2.imwrite(str(faces_dirs[sub] / f"{idx:06d}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     return fr
 
 
-def _has_iris(face: Any) -> bool:
-    return face.mesh is not None and len(face.mesh) >= M.MESH_IRIS_POINTS
+def _iris_mesh(image: np.ndarray, face: Any, iris: Any) -> np.ndarray | None:
+    """The face's FaceMesh with iris points: its own if the finder gave one, else ``iris`` run on its box."""
+    if face.mesh is not None and len(face.mesh) >= M.MESH_IRIS_POINTS:
+        return face.mesh
+    lm = iris.landmarks(image, face.box)
+    return lm.mesh if lm is not None and lm.mesh is not None and len(lm.mesh) >= M.MESH_IRIS_POINTS else None
 
 
 def _region_mask(fr: _Frames) -> np.ndarray:
@@ -161,20 +214,8 @@ def _region_mask(fr: _Frames) -> np.ndarray:
     return hull_mask((REGION_SIZE, REGION_SIZE), np.mean(pts, 0), brow_expand=0.0) > 0
 
 
-def _fid(src: Path, faces_dir: Path, weights: str | Path | None) -> dict[str, Any]:
-    from facelab.evaluate.fid import fid_dirs
-
-    r = fid_dirs(src, faces_dir, weights=weights)
-    n = min(r["n_a"], r["n_b"])
-    extra = {"n_src": r["n_a"], "n_swapped": r["n_b"], "warning": r["warning"], "resize": r["resize"]}
-    return {
-        "fid": _metric(r["fid"], n, **extra, weights=r["weights"]),
-        "kid": _metric(r["kid_mean"], n, std=r["kid_std"], subset_size=r["kid_subset_size"]),
-    }
-
-
 def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) -> tuple[dict, list[dict]]:
-    """Summary metrics and per-frame rows from collected frames."""
+    """Summary metrics and per-frame rows from collected frames (identity against ``src_desc``'s mean)."""
     n = len(fr.index)
     sw, dd = np.array(fr.swp_desc), np.array(fr.dst_desc)
     ids = M.identity_scores(sw, src_desc.mean(0), dd, src_gallery=src_desc)
@@ -206,8 +247,9 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
         "landmark_jitter_ratio": _metric(jit_s / jit_d if jit_d > 0 else float("nan"), n),
         "sharpness_ratio": _metric(sharp_ratio, n, n_src=len(src_sharp)),
     }
-    if fr.gaze and len(fr.gaze) == n:
-        out["gaze_err"] = _metric(float(np.mean(fr.gaze)), n, unit="eye width")
+    gaze = np.array(fr.gaze, np.float64)
+    ok = np.isfinite(gaze)
+    out["gaze_err"] = _metric(float(gaze[ok].mean()) if ok.any() else math.nan, int(ok.sum()), unit="deg")
     rows = [
         {
             "frame": fr.index[i],
@@ -218,11 +260,100 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
             "roll_err": float(pose[i, 2]),
             "expression_err": float(expr[i]),
             "sharpness": float(swp_sharp[i]),
-            **({"gaze_err": fr.gaze[i]} if "gaze_err" in out else {}),
+            "gaze_err": fr.gaze[i] if math.isfinite(fr.gaze[i]) else None,
         }
         for i in range(n)
     ]
     return out, rows
+
+
+MIN_BIN_FRAMES = 3  # a bin with fewer frames reports its metrics as null
+MIN_BIN_FID = 10  # ... and its FID/KID below this many faces
+DEGRADE_SIGMAS = (0.0, 0.5, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)  # Gaussian blurs tried (px)
+
+
+def expression_name(landmarks68: np.ndarray) -> str:
+    """``open_or_smiling`` (inner lips >= OPEN_MOUTH IOD apart, or corners >= SMILING above the lip line: faceset
+    coverage's features) or ``neutral``."""
+    mouth, smile = expression_features(landmarks68)
+    busy = (math.isfinite(mouth) and mouth >= M.OPEN_MOUTH) or (math.isfinite(smile) and smile >= M.SMILING)
+    return "open_or_smiling" if busy else "neutral"
+
+
+def _bins(fr: _Frames) -> dict[str, list[int]]:
+    """Frame positions per reported bin of the dst face: ``yaw:<lo>..<hi>`` and ``expression:<name>``."""
+    out: dict[str, list[int]] = {f"yaw:{lo:g}..{hi:g}": [] for lo, hi in M.YAW_BINS}
+    out.update({"expression:neutral": [], "expression:open_or_smiling": []})
+    for i, lm in enumerate(fr.dst_lm):
+        yaw, _, _ = head_pose(lm, fr.size)
+        out[M.yaw_bin(yaw)].append(i)
+        out[f"expression:{expression_name(lm)}"].append(i)
+    return out
+
+
+def _degraded_descriptors(fr: _Frames, describer: Any) -> np.ndarray:
+    """dlib descriptors of the dst faces blurred to the swap's median sharpness (the no-transfer control: a blob
+    of the dst's colours must score near 0)."""
+    target = float(np.median(fr.swp_sharp))
+    out = []
+    for crop, lm in zip(fr.dst_crop, fr.dst_crop_lm):
+        blurred = crop
+        for sigma in DEGRADE_SIGMAS:
+            blurred = cv2.GaussianBlur(crop, (0, 0), sigma) if sigma > 0 else crop
+            if M.sharpness([blurred], [lm])[0] <= target:
+                break
+        out.append(describer.describe(blurred, lm))
+    return np.array(out)
+
+
+def _identity_controls(fr: _Frames, src: _Src, degraded: np.ndarray) -> dict[str, Any]:
+    """Median distances to the src centroid of the swap and its controls, and the control-normalised score."""
+    c = src.centroid
+    med = {
+        "swap": float(np.median(np.linalg.norm(np.array(fr.swp_desc) - c, axis=1))),
+        "src_held_apart": float(np.median(np.linalg.norm(src.held - c, axis=1))) if len(src.held) else math.nan,
+        "dst_own": float(np.median(np.linalg.norm(np.array(fr.dst_desc) - c, axis=1))),
+        "dst_degraded": float(np.median(np.linalg.norm(degraded - c, axis=1))),
+    }
+    score = M.identity_transfer(med["swap"], med["src_held_apart"], med["dst_degraded"])
+    return _metric(
+        score, len(fr.index), controls={k: round(v, 4) if math.isfinite(v) else None for k, v in med.items()},
+        n_src_held_apart=len(src.held),
+        definition="(dst_degraded - swap) / (dst_degraded - src_held_apart), median dlib distances to the src "
+        "centroid: 1 = like held-apart src frames, 0 = like the dst blurred to the swap's sharpness",
+    )  # fmt: skip
+
+
+def _fid_metrics(
+    src_dir: Path, faces_dirs: dict[str, Path], weights: str | Path | None, bins: dict[str, list[int]]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """FID and KID of the swapped faces against the src faceset (identity) and against the dst's own faces (the
+    seed's figure), overall and per bin (one Inception pass per image)."""
+    from facelab.evaluate.fid import dir_features
+    from facelab.evaluate.frechet import fid_from_features, kid, small_sample_warning
+    from facelab.evaluate.inception import load_fid_inception
+
+    model = load_fid_inception(weights)
+    feats = {"src": dir_features(model, src_dir), **{k: dir_features(model, d) for k, d in faces_dirs.items()}}
+
+    def pair(ref: str, rows: list[int] | None) -> dict[str, dict[str, Any]]:
+        sw = feats["swapped"] if rows is None else feats["swapped"][rows]
+        other = feats[ref] if rows is None or ref == "src" else feats[ref][rows]
+        n = min(len(sw), len(other))
+        if n < (2 if rows is None else MIN_BIN_FID):
+            why = {"reason": f"{n} faces: too few for FID/KID (at least {MIN_BIN_FID} per bin)"}
+            return {f"fid_{ref}": _metric(math.nan, n, **why), f"kid_{ref}": _metric(math.nan, n, std=None, **why)}
+        k = kid(other, sw, subsets=100, subset_size=1000, rng=0)
+        warn = small_sample_warning(len(other), len(sw))
+        return {
+            f"fid_{ref}": _metric(fid_from_features(other, sw).fid, n, n_ref=len(other), n_swapped=len(sw),
+                                  warning=warn),
+            f"kid_{ref}": _metric(k.mean, n, std=k.std, subset_size=min(1000, len(other), len(sw))),
+        }  # fmt: skip
+
+    overall = {**pair("src", None), **pair("dst", None)}
+    per_bin = {name: {**pair("src", rows), **pair("dst", rows)} for name, rows in bins.items()}
+    return overall, per_bin
 
 
 @leaves_no_empty_dirs("out_dir")
@@ -242,15 +373,19 @@ def evaluate(
     """Score a swap; writes ``out_dir/report.json`` and ``out_dir/report.html`` and returns what it wrote.
 
     ``finder``/``describer`` default to the extraction stage's FaceFinder and FaceDescriber (pass them in to
-    reuse loaded models; ``landmarker="facemesh"`` adds the gaze error from its iris points). FID/KID compare the src faceset's images with the swapped faces aligned like them
-    (saved to ``out_dir/swapped_faces``)."""
+    reuse loaded models). Gaze comes from FaceMesh's iris points whatever ``landmarker`` is (FaceMesh runs on the
+    found boxes when the landmarks have none). FID/KID compare the swapped faces, aligned like the src faceset
+    (saved to ``out_dir/swapped_faces``), with the src faceset's images and with the dst's own faces aligned the
+    same way (``out_dir/dst_faces``). Every metric is also reported per bin of the dst face (``bins``)."""
     from facelab.faces.finder import FaceFinder
     from facelab.faces.identity import FaceDescriber
+    from facelab.faces.landmarks.facemesh import FaceMeshLandmarker
 
+    dirs = {"swapped": Path(out_dir) / SWAPPED_FACES_DIR, "dst": Path(out_dir) / DST_FACES_DIR}
     refuse_overlap(
         {"src faceset": src_faceset, "dst video": dst_video, "swapped video": swapped_video},
         {"-o": out_dir},
-        emptied={"-o": Path(out_dir) / SWAPPED_FACES_DIR if with_fid else None},  # stale faces are deleted
+        emptied={"-o": dirs["swapped"], "-o (dst faces)": dirs["dst"]} if with_fid else None,  # stale faces go
     )
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -261,33 +396,58 @@ def evaluate(
     out = ensure_writable_dir(Path(out_dir), "-o")
     finder = finder or FaceFinder(landmarker=landmarker)
     describer = describer or FaceDescriber()
-    src_desc, src_sharp, face_type, face_size = _src_faces(src_faceset, describer, max_src_faces)
+    iris = FaceMeshLandmarker()
+    src = _src_faces(src_faceset, describer, max_src_faces)
     lap("src_faces")  # model loading included
-    faces_dir = ensure_writable_dir(out / SWAPPED_FACES_DIR) if with_fid else None
-    for stale in faces_dir.glob("*.png") if faces_dir else []:
+    faces_dirs = {k: ensure_writable_dir(d) for k, d in dirs.items()} if with_fid else None
+    for stale in [p for d in (faces_dirs or {}).values() for p in d.glob("*.png")]:
         stale.unlink()  # a rerun into the same folder must not mix old faces into FID
-    fr = _collect(dst_video, swapped_video, finder, describer, face_type, face_size, faces_dir, max_frames)
+    try:
+        fr = _collect(
+            dst_video, swapped_video, finder, describer, src.face_type, src.size, faces_dirs, max_frames, iris
+        )
+    finally:
+        iris.close()
     if len(fr.index) < 1:
         raise FacelabError(f"no frame with a face in both {dst_video} and {swapped_video}")
     lap("frames")
-    summary, rows = compute_metrics(fr, src_desc, src_sharp)
+    summary, rows = compute_metrics(fr, src.desc, src.sharp)
+    degraded = _degraded_descriptors(fr, describer)
+    summary["identity_transfer"] = _identity_controls(fr, src, degraded)
+    bins = _bins(fr)
+    per_bin: dict[str, dict[str, Any]] = {}
+    for name, pos in bins.items():
+        if len(pos) < MIN_BIN_FRAMES:
+            why = f"{len(pos)} frames: too few (at least {MIN_BIN_FRAMES})"
+            per_bin[name] = {k: {"value": None, "n": len(pos), "reason": why} for k in [*summary, *FID_KEYS]}
+            continue
+        sub = fr.subset(pos)
+        metrics, _ = compute_metrics(sub, src.desc, src.sharp)
+        metrics["identity_transfer"] = _identity_controls(sub, src, degraded[pos])
+        per_bin[name] = metrics
     lap("metrics")
     notes = []
-    if with_fid:
-        summary.update(_fid(Path(src_faceset), faces_dir, inception_weights))
-        if summary["fid"]["warning"]:
-            notes.append(f"FID/KID: {summary['fid']['warning']}")
+    if faces_dirs is not None:
+        fid_all, fid_bins = _fid_metrics(Path(src_faceset), faces_dirs, inception_weights, bins)
+        summary.update(fid_all)
+        summary["fid"], summary["kid"] = summary["fid_src"], summary["kid_src"]  # the names of evaluate/1
+        for name, values in fid_bins.items():
+            per_bin[name].update({k: v for k, v in values.items() if k not in per_bin[name]})
+        if summary["fid_src"].get("warning"):
+            notes.append(f"FID/KID: {summary['fid_src']['warning']}")
     else:
         notes.append("FID/KID skipped (with_fid=False)")
     if fr.skipped:
         notes.append(f"{len(fr.skipped)} frame(s) skipped: no face in the dst or the swapped frame")
-    if "gaze_err" not in summary:
-        notes.append("gaze error not computed: needs FaceMesh iris points in every frame (landmarker='facemesh')")
+    if summary["gaze_err"]["n"] < len(fr.index):
+        notes.append(f"gaze error on {summary['gaze_err']['n']} of {len(fr.index)} frames (FaceMesh found no iris)")
+    notes.extend(TRUST_NOTES)
     report = {
         "version": M.METRICS_VERSION,
         "inputs": {"src": str(src_faceset), "dst": str(dst_video), "swapped": str(swapped_video)},
-        "frames": {"evaluated": len(fr.index), "skipped": fr.skipped, "src_faces": len(src_desc)},
+        "frames": {"evaluated": len(fr.index), "skipped": fr.skipped, "src_faces": len(src.desc) + len(src.held)},
         "metrics": summary,
+        "bins": per_bin,
         "per_frame": rows,
         "notes": notes,
     }
@@ -297,7 +457,7 @@ def evaluate(
     html_path.write_text(render_html(report, _worst_frames(fr, rows)))
     lap("write")
     seconds["total"] = time.perf_counter() - t0
-    return EvaluateResult(report, json_path, html_path, faces_dir, seconds)
+    return EvaluateResult(report, json_path, html_path, faces_dirs["swapped"] if faces_dirs else None, seconds)
 
 
 def _worst_frames(fr: _Frames, rows: list[dict], k: int = 4) -> list[WorstFrame]:

@@ -10,6 +10,7 @@ from typing import Any
 
 # (metric key in report["metrics"], label); a metric missing from a report (gaze, FID) is left out.
 METRIC_LABELS: tuple[tuple[str, str], ...] = (
+    ("identity_transfer", "identity transfer (0 blob .. 1 src)"),
     ("id_dist_src", "identity distance to src (lower=src)"),
     ("id_dist_dst", "identity distance to dst"),
     ("id_frac_src", "frames read as src (< 0.6)"),
@@ -21,12 +22,22 @@ METRIC_LABELS: tuple[tuple[str, str], ...] = (
     ("expression_err", "expression error (eye dist.)"),
     ("eye_follow", "eye openness follows dst (r)"),
     ("mouth_follow", "mouth openness follows dst (r)"),
-    ("gaze_err", "gaze error (eye widths)"),
+    ("gaze_err", "gaze error (deg)"),
     ("flicker_ratio", "flicker ratio (1 = as dst)"),
     ("landmark_jitter_ratio", "landmark jitter ratio"),
     ("sharpness_ratio", "sharpness / src"),
-    ("fid", "FID src vs swapped"),
-    ("kid", "KID src vs swapped"),
+    ("fid_src", "FID src vs swapped"),
+    ("kid_src", "KID src vs swapped"),
+    ("fid_dst", "FID dst vs swapped (the seed's)"),
+    ("kid_dst", "KID dst vs swapped"),
+)
+# the per-bin bars of the page: metrics where a bin's value tells most about where a swap fails
+BIN_BARS: tuple[tuple[str, str], ...] = (
+    ("identity_transfer", "identity transfer"),
+    ("gaze_err", "gaze error (deg)"),
+    ("pose_err_l2", "pose error (deg)"),
+    ("expression_err", "expression error"),
+    ("kid_dst", "KID dst vs swapped"),
 )
 
 

@@ -55,6 +55,7 @@ def _face(f: FoundFace, size: tuple[int, int]) -> dict[str, Any]:
     return {
         "box": [round(v, 1) for v in f.box.as_list()],
         "score": round(f.box.score, 4),
+        "landmarker": f.landmarker,
         "landmarks": [[round(x, 2), round(y, 2)] for x, y in f.points],
         "yaw": round(yaw, 2),
         "pitch": round(pitch, 2),

@@ -112,7 +112,7 @@ def face_meta(
         timestamp=frame.timestamp,
         detector=finder_names[0],
         detector_score=found.box.score,
-        landmarker=finder_names[1] + ("+refine" if cfg.refine else ""),
+        landmarker=found.landmarker or finder_names[1] + ("+refine" if cfg.refine else ""),
         yaw=yaw,
         pitch=pitch,
         roll=roll,

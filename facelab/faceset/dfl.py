@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from facelab.errors import FacesetError, UnsafePickleError
-from facelab.faceset.meta import FaceMeta, embed
+from facelab.faceset.meta import FaceMeta, embed, encode_xseg_mask
 from facelab.faceset.store import face_files
 from facelab.geometry.facetype import FaceType
 from facelab.geometry.pose import head_pose
@@ -424,16 +424,31 @@ def _to_meta(d: dict[str, Any], path: Path, image_shape: tuple[int, ...], image:
     except (ValueError, TypeError, np.linalg.LinAlgError, cv2.error) as e:
         raise FacesetError(f"DFL metadata is malformed ({_oneline(str(e))})") from None
     extra: dict[str, Any] = {"imported_from": "dfl", "dfl_face_type": str(d["face_type"]), "eyebrows_expand_mod": brow}
-    if d.get("xseg_mask") is not None:
-        extra["xseg_mask"] = True  # the trained mask itself is not carried over yet (needs lossless mask storage)
+    xseg = _xseg_mask(d.get("xseg_mask"))
+    if xseg is None and d.get("xseg_mask") is not None:
+        extra["xseg_mask"] = True  # DFL had a mask that does not decode: noted, not carried over
     name = d.get("source_filename")
     return FaceMeta(
         face_type=face_type.value, size=w, landmarks=lmk, source_landmarks=src, transform=mat, inverse=inv,
         source_file=name if isinstance(name, str) else "", source_size=(0, 0),  # DFL does not record it
         source_rect=tuple(float(v) for v in rect), face_index=_face_index(path), detector="dfl-import",
         landmarker="dfl-import", yaw=yaw, pitch=pitch, roll=roll,
-        blur=blur, masks=masks, extra=extra,
+        blur=blur, masks=masks, xseg_mask=xseg, extra=extra,
     )  # fmt: skip
+
+
+def _xseg_mask(value: object) -> str | None:
+    """DFL's applied XSeg mask (PNG, or JPEG when the PNG passed 50 KB, as encoded bytes or a uint8 array) as
+    ``FaceMeta.xseg_mask``; None when absent. A mask that does not decode is dropped with a warning (the face and
+    its polygons are still imported)."""
+    if value is None:
+        return None
+    raw = value.tobytes() if isinstance(value, np.ndarray) and value.dtype == np.uint8 else value
+    m = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE) if isinstance(raw, bytes) and raw else None
+    if m is None or m.shape[0] != m.shape[1]:
+        log.warning("DFL xseg_mask does not decode as a square image; not imported")
+        return None
+    return encode_xseg_mask(m)
 
 
 def _face_type(name: object) -> FaceType:

@@ -11,12 +11,15 @@ Format (schema version 1), chosen so a 20-line reader in any language can get it
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import struct
 import zlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import cv2
 import numpy as np
 
 from facelab.errors import FacesetError
@@ -57,6 +60,7 @@ class FaceMeta:
     mesh: np.ndarray | None = None  # (N, 3) dense mesh in source px (FaceMesh: 478 incl. iris), if any
     masks: list[dict[str, Any]] = field(default_factory=list)  # [{"type": "include"|"exclude", "points": [[x,y],..]}]
     synthetic: bool = False
+    xseg_mask: str | None = None  # base64 PNG, 8-bit gray, <= 256 px, the whole aligned image ('facelab mask apply')
     extra: dict[str, Any] = field(default_factory=dict)
     version: int = SCHEMA_VERSION
 
@@ -98,6 +102,39 @@ class FaceMeta:
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+XSEG_MAX_SIDE = 256
+
+
+def encode_xseg_mask(mask: np.ndarray) -> str:
+    """``FaceMeta.xseg_mask`` for a mask covering the whole aligned image (float in [0, 1] or uint8 0..255): an
+    8-bit gray PNG of at most 256 px a side (area-averaged down), base64 text."""
+    m = np.asarray(mask)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"a face mask is a square (S, S) array, got {m.shape}")
+    if m.dtype != np.uint8:
+        m = np.round(np.clip(m.astype(np.float32), 0, 1) * 255).astype(np.uint8)
+    if m.shape[0] > XSEG_MAX_SIDE:
+        m = cv2.resize(m, (XSEG_MAX_SIDE, XSEG_MAX_SIDE), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", m, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise FacesetError("could not encode the face mask as PNG")
+    return base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def decode_xseg_mask(text: str, side: int | None = None) -> np.ndarray:
+    """The uint8 (S, S) mask of ``FaceMeta.xseg_mask`` (0..255), resized to ``side`` (linear) if given."""
+    try:
+        data = np.frombuffer(base64.b64decode(text, validate=True), np.uint8)
+    except (binascii.Error, ValueError, TypeError) as e:
+        raise FacesetError(f"xseg_mask is not base64 ({e})") from e
+    m = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if len(data) else None
+    if m is None or m.shape[0] != m.shape[1]:
+        raise FacesetError("xseg_mask is not a square gray PNG")
+    if side is not None and m.shape[0] != side:
+        m = cv2.resize(m, (side, side), interpolation=cv2.INTER_LINEAR)
+    return m
 
 
 # --- container -------------------------------------------------------------------------------------------------

@@ -119,6 +119,19 @@ def submodule(tensors: dict[str, torch.Tensor], name: str) -> dict[str, torch.Te
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
+def init_modules(src: str | Path, modules: dict[str, torch.nn.Module], what: str) -> int | None:
+    """Fine-tuning: load ``modules`` (by name) from the checkpoint of run folder ``src``; optimizers stay fresh.
+    One-line errors name ``src`` when it holds no checkpoint or its ``what`` has another shape. Returns the
+    iteration ``src`` was saved at."""
+    ck = require(src, f"no {what} checkpoint to start from")
+    for name, mod in modules.items():
+        try:
+            mod.load_state_dict(submodule(ck.model, name))
+        except RuntimeError as e:
+            raise FacelabError(f"{src}: {what} does not fit this config ({str(e).splitlines()[0]})") from e
+    return ck.state.get("iteration")
+
+
 def _load_dir(d: Path) -> Checkpoint:
     state = json.loads((d / "state.json").read_text())
     model = load_file(str(d / "model.safetensors"))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -175,16 +175,138 @@ class MergedFrame:
     faces: int  # faces swapped in this frame
 
 
-class Merger:
-    """A trained model plus merge settings; ``merged_frames`` swaps the faces of a run of frames with it."""
+# --- the model: torch or onnxruntime -------------------------------------------------------------------------------
 
-    def __init__(self, model: SAEHD, model_cfg: ModelConfig, cfg: MergeConfig, device: torch.device | None = None):
-        self.model, self.mcfg, self.cfg = model, model_cfg, cfg
+RUNTIMES = ("torch", "onnxruntime")
+EXPORTED_SUFFIXES = (".onnx", ".dfm")
+
+
+class Predictor(Protocol):
+    """What merge runs faces through. ``crops``: float32 (N, res, res, 3) RGB in [0, 1], cropped as ``face_type``
+    -> (swapped face (N, res, res, 3) RGB, swap mask (N, res, res), dst mask (N, res, res)), float32 in [0, 1]."""
+
+    face_type: FaceType
+    res: int
+
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+class TorchPredictor:
+    """A trained SAEHD in torch (``--runtime torch``): bf16 autocast where native unless ``precision`` says fp32."""
+
+    def __init__(
+        self, model: SAEHD, model_cfg: ModelConfig, precision: str = "auto", device: torch.device | None = None
+    ) -> None:
         self.face_type = FaceType.parse(model_cfg.face_type)
         self.res = model_cfg.resolution
         self.device = device or next(model.parameters()).device
         self.model = model.to(memory_format=torch.channels_last)
-        self.amp = autocast_dtype(cfg.precision, self.device)
+        self.amp = autocast_dtype(precision, self.device)
+
+    @torch.no_grad()
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2))).to(self.device)
+        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            face, prd, dst = self.model.swap(x.contiguous(memory_format=torch.channels_last))
+        as_np = lambda t: t.float().clamp(0, 1).cpu().numpy()  # noqa: E731
+        return as_np(face).transpose(0, 2, 3, 1), as_np(prd)[:, 0], as_np(dst)[:, 0]
+
+
+class OnnxPredictor:
+    """An exported model run by onnxruntime (``--runtime onnxruntime``, CPU, fp32): facelab's ``.onnx`` (NCHW RGB
+    crops of the face type in its metadata) or DFL's ``.dfm`` (NHWC BGR whole-face crops, DFL's output order)."""
+
+    def __init__(self, path: str | Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - onnxruntime's own exception types: not ONNX, truncated, unsupported
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise FacelabError(f"{path}: not a loadable ONNX model ({why[:200]})") from e
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.dfm = "in_face" in inputs[0].name
+        shape = inputs[0].shape
+        res = shape[1] if self.dfm else shape[2] if len(shape) == 4 else None
+        if len(outputs) != 3 or not isinstance(res, int) or (self.dfm and shape[1:] != [res, res, 3]):
+            raise FacelabError(
+                f"{path}: not a swap model from 'facelab export' (inputs {[i.name for i in inputs]}, "
+                f"{len(outputs)} outputs)"
+            )
+        if not self.dfm and shape[1:] != [3, res, res]:
+            raise FacelabError(f"{path}: input {inputs[0].name} is {shape}, not N x 3 x R x R")
+        self.input = inputs[0].name
+        self.res = res
+        face_type = FaceType.WHOLE_FACE.value if self.dfm else meta.get("facelab.face_type")
+        if face_type is None:
+            raise FacelabError(f"{path}: no facelab.face_type in its metadata (export it with 'facelab export')")
+        self.face_type = FaceType.parse(face_type)
+        self.archi = meta.get("facelab.archi", "dfm" if self.dfm else "onnx")
+
+    def __call__(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        crops = np.asarray(crops, np.float32)
+        if self.dfm:  # RGB -> BGR, NHWC; outputs (dst mask, face BGR, swap mask)
+            dst, face, prd = self.session.run(None, {self.input: np.ascontiguousarray(crops[..., ::-1])})
+            face = face[..., ::-1]
+            prd, dst = prd[..., 0], dst[..., 0]
+        else:
+            face, prd, dst = self.session.run(None, {self.input: np.ascontiguousarray(crops.transpose(0, 3, 1, 2))})
+            face, prd, dst = face.transpose(0, 2, 3, 1), prd[:, 0], dst[:, 0]
+        clip = lambda a: np.clip(a, 0, 1).astype(np.float32, copy=False)  # noqa: E731
+        return clip(face), clip(prd), clip(dst)
+
+
+def check_runtime(runtime: str, model: str | Path) -> None:
+    """One line, before anything is read, for an unknown runtime or a model of the other runtime's kind."""
+    if runtime not in RUNTIMES:
+        raise FacelabError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
+    exported = Path(model).suffix.lower() in EXPORTED_SUFFIXES
+    if runtime == "torch" and exported:
+        raise FacelabError(f"{model}: an exported model; run it with --runtime onnxruntime (torch needs the folder)")
+    if runtime == "onnxruntime" and not exported:
+        raise FacelabError(
+            f"{model}: --runtime onnxruntime runs an exported .onnx or .dfm file "
+            f"(facelab export --model DIR -o swap.onnx), not a model folder"
+        )
+    if runtime == "onnxruntime" and not Path(model).is_file():
+        raise FacelabError(f"{model}: no such file")
+
+
+def load_predictor(model: str | Path, runtime: str = "torch", precision: str = "auto") -> tuple[Predictor, str]:
+    """The predictor for ``--model`` under ``runtime`` and the model id merge tags the video with: a model folder
+    for torch, an exported ``.onnx`` / ``.dfm`` file for onnxruntime."""
+    check_runtime(runtime, model)
+    name = Path(model).resolve().name
+    if runtime == "onnxruntime":
+        p = OnnxPredictor(model)
+        return p, f"{p.archi}@{p.res}:{name}"
+    m, mcfg = load_model(model)
+    return TorchPredictor(m, mcfg, precision), f"{mcfg.archi}@{mcfg.resolution}:{name}"
+
+
+class Merger:
+    """A trained model (an SAEHD with its config, or any ``Predictor``) plus merge settings; ``merged_frames`` swaps
+    the faces of a run of frames with it."""
+
+    def __init__(
+        self,
+        model: SAEHD | Predictor,
+        model_cfg: ModelConfig | None,
+        cfg: MergeConfig,
+        device: torch.device | None = None,
+    ):
+        self.cfg = cfg
+        if isinstance(model, SAEHD):
+            if model_cfg is None:
+                raise TypeError("an SAEHD model needs its ModelConfig")
+            model = TorchPredictor(model, model_cfg, cfg.precision, device)
+        self.predictor: Predictor = model
+        self.face_type = model.face_type
+        self.res = model.res
         self.only_like: IdentityFilter | None = None
         self.hull_fallbacks = 0  # faces merged with the hull because mode "stored" found no polygons on them
         if cfg.mask_mode not in blend.MASK_MODES:
@@ -210,13 +332,8 @@ class Merger:
             aligned, m, (self.res, self.res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
 
-    @torch.no_grad()
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        x = torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2)).to(self.device)
-        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            face, prd, dst = self.model.swap(x.contiguous(memory_format=torch.channels_last))
-        as_np = lambda t: t.float().clamp(0, 1).cpu().numpy()  # noqa: E731
-        return as_np(face).transpose(0, 2, 3, 1), as_np(prd)[:, 0], as_np(dst)[:, 0]
+        return self.predictor(np.stack(crops))
 
     def paste(
         self,
@@ -304,11 +421,12 @@ def merge(
     fps: float | None = None,
 ) -> MergeSummary:
     """Swap every face of ``dst`` (a video, or a folder of frames in natural name order) with the model in
-    ``model_dir`` and write ``output`` (a video file, or a folder for a PNG sequence); ``mask_output`` (same choice)
+    ``model_dir`` (``cfg.runtime`` torch: a model folder; onnxruntime: a file from ``facelab export``) and write ``output`` (a video file, or a folder for a PNG sequence); ``mask_output`` (same choice)
     gets each frame's blend mask. ``fps`` is the frame rate of a frame folder (default 30; a video keeps its own
     timing and audio, a folder has no audio). Settings are saved beside the output as ``<output>.merge.json``."""
     cfg = cfg or MergeConfig()
     dst, output = Path(dst), Path(output)
+    check_runtime(cfg.runtime, model_dir)
     refuse_overlap(merge_inputs(dst, model_dir, faceset, cfg), {"-o": output, "--mask-output": mask_output})
     if uses_stored(cfg.mask_mode) and faceset is None:
         # found-on-the-fly faces carry no polygons; failing now beats a whole run of silent hull fallbacks
@@ -319,14 +437,13 @@ def merge(
     template = None if seq is not None else dst  # a video lends the writers its timing and audio
     frame_names = [p.name for p in seq.paths] if seq is not None else None
     n_frames = len(seq) if seq is not None else info.frames
-    model, mcfg = load_model(model_dir)
-    merger = Merger(model, mcfg, cfg)
+    predictor, model_id = load_predictor(model_dir, cfg.runtime, cfg.precision)
+    merger = Merger(predictor, None, cfg)
     size = (seq.width, seq.height) if seq is not None else (info.width, info.height) if info.width else None
     planned = faces_from_faceset(faceset, dst, n_frames, size, frame_names) if faceset else None
     live = None if planned is not None else LiveFaces()
     if cfg.only_like:
         merger.only_like = IdentityFilter(cfg.only_like, 0.6, live.finder if live else FaceFinder())
-    model_id = f"{mcfg.archi}@{mcfg.resolution}:{Path(model_dir).resolve().name}"
     summary = MergeSummary(str(output), frames_declared=n_frames)
     t0 = time.perf_counter()
     tag = synthetic_tag(model_id, {"dst": dst.name})

@@ -64,6 +64,12 @@ class Schedule:
     backups_kept: int = 5
     autosave_iters: int = 0  # also save every N iterations; 0 = off
 
+    @classmethod
+    def of(cls, cfg: Any) -> Schedule:
+        """The schedule of a trainer config that has these fields (backup_* where it has them)."""
+        names = [f for f in ("backup_every", "backups_kept", "autosave_iters") if hasattr(cfg, f)]
+        return cls(cfg.seed, cfg.preview_every, cfg.autosave_minutes, **{f: getattr(cfg, f) for f in names})
+
     def autosave_due(self, iteration: int, seconds_since_save: float) -> bool:
         by_iters = self.autosave_iters > 0 and iteration % self.autosave_iters == 0
         return by_iters or seconds_since_save >= self.autosave_minutes * 60

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from facelab.models.saehd import SAEHD, parse_archi, validate
 from facelab.runs.guard import finite_or_raise
 from facelab.runs.loop import Dist, RunLoop, Schedule
 from facelab.runs.preview import preview_grid_png
+from facelab.runs.resume import refuse, refused_changes
 from facelab.train import losses
 from facelab.train.optim import make_optimizer
 from facelab.train.samples import CounterBatchSampler, Folders, PairDataset, load_bank
@@ -61,20 +62,8 @@ def resolve_configs(
         old_m, old_t = ModelConfig(**saved["model"]), TrainConfig(**saved["train"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FacelabError(f"{path}: not a facelab model config ({e})") from e
-    refused = [
-        f"{f.name} {getattr(old_m, f.name)} -> {getattr(model_cfg, f.name)}"
-        for f in fields(ModelConfig)
-        if f.name in given and getattr(old_m, f.name) != getattr(model_cfg, f.name)
-    ]
-    refused += [
-        f"{f.name} {getattr(old_t, f.name)} -> {getattr(train_cfg, f.name)}"
-        for f in fields(TrainConfig)
-        if f.name in given and f.name not in RESUMABLE and getattr(old_t, f.name) != getattr(train_cfg, f.name)
-    ]
-    if refused:
-        raise FacelabError(
-            f"{model_dir}: these options cannot change on resume: {', '.join(refused)} (use a new --model folder)"
-        )
+    refuse(model_dir, refused_changes(old_m, model_cfg, given) + refused_changes(old_t, train_cfg, given, RESUMABLE),
+           "--model folder")  # fmt: skip
     t = replace(old_t, **{k: getattr(train_cfg, k) for k in given if k in RESUMABLE})
     return old_m, t, True
 

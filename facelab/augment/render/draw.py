@@ -2,10 +2,10 @@
 
 Texture coordinates are the points' source positions, so every surface keeps its own pixels wherever it moves. Two
 surfaces have no good source pixels: a face triangle the source saw from behind or edge-on (the far cheek of a turned
-face) takes the pixels of its mirror triangle when the source was frontal and saw the mirror squarely, and is
-inpainted otherwise; the mouth's inside, when the jaw opens, takes an
-open mouth of the same person (``MouthTexture.from_face``) or a dark mouth otherwise. All textures sit side by side
-in one atlas so that one ``cv2.remap`` draws the frame.
+face) takes the pixels of its mirror triangle, Poisson-blended into the light around it, when the source was frontal
+and saw the mirror squarely, and is inpainted otherwise; the mouth's inside, when the jaw opens, takes an open mouth
+of the same person (``MouthTexture.from_face``) or a dark mouth otherwise. All textures sit side by side in one atlas
+so that one ``cv2.remap`` draws the frame.
 """
 
 from __future__ import annotations

@@ -1,0 +1,314 @@
+"""The seed's experiment, redone: does synthetic src data improve the swap, and where? (issue 16)
+
+Arms, on one real pair of ../shared/data/pairs.json, each trained from scratch with the same recipe, iterations and
+seeds:
+
+* ``baseline``: the src faceset alone;
+* ``render``: plus ``facelab augment render --fill`` renders into the pose and expression bins the src lacks
+  against the dst (their own folder, pooled with ``--src``);
+* ``gan``: plus ``facelab augment sample --fill-poses --fill-expressions`` faces from a generator given with
+  ``--gan`` (skipped, printing "no faces", without one or when it adds none);
+* ``both``: renders and GAN faces.
+
+Each run merges the dst and scores it with ``facelab evaluate`` (overall and per bin of the dst face: |yaw| < 15,
+15-30, > 30, neutral vs mouth open or smiling). Every finished run's figures are written as a small JSON under
+``docs/experiments/augment/<pair>/`` and runs already there are skipped, so the experiment resumes and can span
+sessions. The verdict per metric and bin compares each arm with the baseline **paired by seed** (same seed = same
+initialisation and sample order): the mean of the per-seed differences with a 95 % bootstrap interval over seeds
+(10,000 resamples). A paired comparison removes the seed-to-seed noise that the arms share; the bootstrap makes no
+normality assumption, which three seeds could not check. "better" / "worse" only when the interval excludes 0;
+otherwise "no difference" (with 3 seeds the interval is wide: small effects read as no difference - by design).
+The table and the exact command go to ``docs/experiments/augment.md``.
+
+    .venv/bin/python benchmarks/augment_experiment.py [--pair p2_to_p1] [--arms baseline,render,gan,both]
+        [--seeds 3] [--iters 1500] [--gan G.safetensors] [--fid]
+    .venv/bin/python benchmarks/augment_experiment.py --quick   # CI smoke: tiny model, few frames, out of docs/
+
+``--iters 1500`` of ``cpu-quick`` is about 30 minutes on 2 cores (the issue's minimum budget); FID/KID (``--fid``)
+add about 15 minutes per run on a CPU (Inception on every face) and are off by default.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if __package__ in (None, ""):  # run as `python benchmarks/augment_experiment.py`: make `benchmarks` importable
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, require_pair  # noqa: E402
+from facelab.config import ExtractConfig, MergeConfig, RenderConfig, SampleConfig  # noqa: E402
+from facelab.extract.pipeline import extract  # noqa: E402
+from facelab.io.atomic import write_atomic  # noqa: E402
+from facelab.io.media import iter_frames  # noqa: E402
+
+ARMS = ("baseline", "render", "gan", "both")
+# (report key, lower is better?) of the metrics compared; every one is also compared per bin
+METRICS: tuple[tuple[str, bool], ...] = (
+    ("identity_transfer", False),
+    ("id_dist_src", True),
+    ("pose_err_l2", True),
+    ("expression_err", True),
+    ("gaze_err", True),
+    ("eye_follow", False),
+    ("mouth_follow", False),
+    ("sharpness_ratio", False),
+    ("kid_dst", True),
+    ("fid_dst", True),
+    ("kid_src", True),
+)
+QUICK = {"iters": 3, "seeds": 1, "every": 12, "frames": 12}
+BOOTSTRAP = 10_000
+
+
+def main() -> int:
+    ap = data_parser(__doc__)
+    ap.add_argument("--pair", default="p2_to_p1", help="a pair of pairs.json whose dst turns and smiles")
+    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=1500, help="training iterations of every run (cpu-quick)")
+    ap.add_argument("--gan", help="generator for the gan arms (facelab augment train/export)")
+    ap.add_argument("--fid", action="store_true", help="also FID/KID against src and dst (slow on a CPU)")
+    ap.add_argument("--quick", action="store_true", help="smoke test: tiny model, few frames, results not in docs/")
+    ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "augment_experiment")
+    a = ap.parse_args()
+    data = require_data(a.data, "pairs.json")
+    pair = require_pair(data, a.pair)
+    arms = [x for x in a.arms.split(",") if x]
+    if unknown := set(arms) - set(ARMS):
+        print(f"augment_experiment: unknown arm(s) {sorted(unknown)} (choose from {', '.join(ARMS)})", file=sys.stderr)
+        return 2
+    seeds = QUICK["seeds"] if a.quick else a.seeds
+    iters = QUICK["iters"] if a.quick else a.iters
+    work = a.out / (f"{a.pair}_quick" if a.quick else a.pair)
+    results = (work / "runs") if a.quick else REPO / "docs" / "experiments" / "augment" / a.pair
+    sides = _facesets(data, pair, work, QUICK["every"] if a.quick else 1)
+    dst_video = _dst_input(data / pair["dst"], work, QUICK["frames"] if a.quick else None)
+    extra = {"render": _renders(sides, work), "gan": _gan_faces(a.gan, sides, work)}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    folders = {arm: _arm_folders(arm, sides["src"], extra) for arm in arms}
+    for arm in arms:
+        if folders[arm] is None:
+            print(f"{arm}: no faces (no generator given, or it added none); arm skipped", flush=True)
+    for seed in range(seeds):  # seed by seed, so that paired results accrue together
+        for arm in (arm for arm in arms if folders[arm] is not None):
+            path = results / f"{arm}_seed{seed}.json"
+            if not path.exists():
+                run = _run(arm, seed, folders[arm], sides, dst_video, work, iters, a.quick, a.fid)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, json.dumps(run, indent=1).encode())
+            runs.setdefault(arm, []).append(json.loads(path.read_text()))
+    table = _table(runs)
+    command = "benchmarks/augment_experiment.py " + " ".join(sys.argv[1:])
+    print(table)
+    if not a.quick:
+        _write_doc(REPO / "docs" / "experiments" / "augment.md", a.pair, iters, seeds, table, command, runs)
+    return 0
+
+
+def _facesets(data: Path, pair: dict[str, Any], work: Path, every: int) -> dict[str, Path]:
+    sides = {}
+    for side, rel in (("src", pair["src"][0]), ("dst", pair["dst"])):
+        sides[side] = work / f"faceset_{side}"
+        if not (sides[side] / "extract-summary.json").exists():
+            extract(data / rel, sides[side], ExtractConfig(face_type="whole_face", size=256, every=every))
+    return sides
+
+
+def _dst_input(video: Path, work: Path, frames: int | None) -> Path:
+    """The dst as merged and scored: the video, or (quick) its first ``frames`` frames as a folder."""
+    if frames is None:
+        return video
+    folder = work / "dst_frames"
+    if not folder.is_dir():
+        import cv2
+
+        folder.mkdir(parents=True)
+        for i, fr in enumerate(iter_frames(video)):
+            if i >= frames:
+                break
+            cv2.imwrite(str(folder / f"{i:06d}.png"), cv2.cvtColor(fr.image, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def _renders(sides: dict[str, Path], work: Path) -> Path | None:
+    from facelab.augment.render.stage import render_faces
+
+    out = work / "renders"
+    if not (out / ".done").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        rep = render_faces(sides["src"], out, [], RenderConfig(), dst=sides["dst"], fill=True)
+        print(rep.summary(), flush=True)
+        if out.is_dir():
+            (out / ".done").write_text(f"{rep.kept} renders\n")
+    return out if out.is_dir() and any(out.glob("render_*.jpg")) else None
+
+
+def _gan_faces(gan: str | None, sides: dict[str, Path], work: Path) -> Path | None:
+    """GAN faces sampled into a copy of the src faceset's folder layout (only the synthetic ones kept)."""
+    if gan is None:
+        return None
+    from facelab.augment.stage import sample_faces
+
+    out = work / "gan_faces"
+    if not (out / ".done").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(sides["src"], out)
+        cfg = SampleConfig(fill_poses=True, fill_expressions=True)
+        print(sample_faces(gan, out, 200, cfg, dst=sides["dst"]).summary(), flush=True)
+        for f in out.iterdir():  # keep only what was generated: the real faces are the src arm's
+            if f.is_file() and not f.name.startswith("synthetic_"):
+                f.unlink()
+        (out / ".done").write_text("sampled\n")
+    return out if any(out.glob("synthetic_*")) else None
+
+
+def _arm_folders(arm: str, src: Path, extra: dict[str, Path | None]) -> list[Path] | None:
+    """The src folders an arm trains on, or None when one of its synthetic sources has no faces."""
+    want = {"baseline": [], "render": ["render"], "gan": ["gan"], "both": ["render", "gan"]}[arm]
+    folders = [extra[k] for k in want]
+    if any(f is None for f in folders):
+        return None
+    return [src, *[f for f in folders if f is not None]]
+
+
+def _run(
+    arm: str,
+    seed: int,
+    folders: list[Path],
+    sides: dict[str, Path],
+    dst: Path,
+    work: Path,
+    iters: int,
+    quick: bool,
+    fid: bool,
+) -> dict[str, Any]:
+    from facelab.evaluate.report import evaluate
+    from facelab.merge.pipeline import merge
+    from facelab.train.loop import Trainer
+    from facelab.train.presets import with_preset
+
+    tiny = {"resolution": 64, "ae_dims": 32, "e_dims": 16, "d_dims": 16, "d_mask_dims": 8} if quick else {}
+    mcfg, tcfg, given = with_preset("cpu-quick", tiny, {"seed": seed, "preview_every": 0})
+    folder = work / f"{arm}_seed{seed}"
+    t0 = time.perf_counter()
+    res = Trainer(folders, sides["dst"], folder / "model", mcfg, tcfg, given).run(iterations=iters)
+    minutes = (time.perf_counter() - t0) / 60
+    swapped = folder / ("swapped" if dst.is_dir() else "swapped.mp4")
+    merge(dst, folder / "model", swapped, MergeConfig(), faceset=None if dst.is_dir() else sides["dst"])
+    report = evaluate(sides["src"], dst, swapped, folder / "report", with_fid=fid).report
+    values = {k: v.get("value") for k, v in report["metrics"].items()}
+    bins = {b: {k: v.get("value") for k, v in m.items()} for b, m in report.get("bins", {}).items()}
+    print(f"{arm} seed {seed}: {res.iteration} iterations in {minutes:.1f} min", flush=True)
+    return {
+        "arm": arm,
+        "seed": seed,
+        "iterations": res.iteration,
+        "train_minutes": round(minutes, 2),
+        "recipe": "cpu-quick" + (" (tiny)" if quick else ""),
+        "src_folders": [str(f) for f in folders],
+        "frames": report["frames"]["evaluated"],
+        "metrics": values,
+        "bins": bins,
+    }
+
+
+def verdict(base: list[float], arm: list[float], lower_better: bool, rng: np.random.Generator) -> tuple[float, str]:
+    """Mean paired difference (arm - baseline, seeds aligned) and better / worse / no difference by a 95 %
+    bootstrap interval over seeds."""
+    d = np.array(arm, np.float64) - np.array(base, np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan"), "n/a"
+    if d.size == 1:
+        return float(d[0]), "one seed: no verdict"
+    means = rng.choice(d, size=(BOOTSTRAP, d.size), replace=True).mean(1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    if lo <= 0 <= hi:
+        return float(d.mean()), "no difference"
+    improved = (hi < 0) if lower_better else (lo > 0)
+    return float(d.mean()), "better" if improved else "worse"
+
+
+def _values(runs: list[dict[str, Any]], key: str, where: str) -> list[float]:
+    out = []
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        src = r["metrics"] if where == "all" else r["bins"].get(where, {})
+        v = src.get(key)
+        out.append(float(v) if v is not None else float("nan"))
+    return out
+
+
+def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
+    import io
+    from contextlib import redirect_stdout
+
+    rng = np.random.default_rng(0)
+    wheres = ["all", *sorted({b for rs in runs.values() for r in rs for b in r["bins"]})]
+    rows = []
+    for where in wheres:
+        for key, lower in METRICS:
+            base = _values(runs.get("baseline", []), key, where)
+            if not np.isfinite(base).any():
+                continue
+            row = [where, key]
+            for arm in ARMS:
+                if arm not in runs:
+                    row.append("-")
+                    continue
+                v = np.array(_values(runs[arm], key, where))
+                ok = v[np.isfinite(v)]
+                cell = f"{fmt(ok.mean(), 3)} ± {fmt(ok.std(ddof=1), 3)}" if ok.size > 1 else fmt(ok.mean(), 3)
+                if arm != "baseline" and "baseline" in runs:
+                    diff, word = verdict(base, list(v), lower, rng)
+                    cell += f" ({diff:+.3f}, {word})"
+                row.append(cell if ok.size else "n/a")
+            rows.append(row)
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        print_table(
+            "mean ± sd over seeds; (paired difference vs baseline, verdict)",
+            ["bin", "metric", *ARMS],
+            rows,
+            left=2,
+            notes=[
+                "verdict: 95 % bootstrap interval of the mean per-seed difference (10,000 resamples); "
+                "'no difference' when it contains 0",
+                "lower is better for distances, errors, FID/KID; higher for identity_transfer, follow r, sharpness",
+            ],
+        )
+    return buf.getvalue()
+
+
+def _write_doc(
+    path: Path, pair: str, iters: int, seeds: int, table: str, command: str, runs: dict[str, list[dict[str, Any]]]
+) -> None:
+    done = ", ".join(f"{arm}: {len(rs)} seed(s)" for arm, rs in runs.items())
+    minutes = [r["train_minutes"] for rs in runs.values() for r in rs]
+    text = f"""# Does synthetic src data improve the swap? (issue 16)
+
+Pair `{pair}`; every run trains `cpu-quick` for {iters} iterations ({fmt(np.mean(minutes) if minutes else None, 1)}
+min on average on this machine's 2 cores), {seeds} seeds per arm, the same seeds in every arm. Done so far: {done}.
+Per-run figures: `docs/experiments/augment/{pair}/`.
+
+Command:
+
+    .venv/bin/python {command}
+
+How to read it: see the docstring of `benchmarks/augment_experiment.py` (paired bootstrap over seeds).
+
+```
+{table.strip()}
+```
+"""
+    write_atomic(path, text.encode())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

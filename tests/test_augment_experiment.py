@@ -1,0 +1,34 @@
+"""benchmarks/augment_experiment.py: the paired verdict, and the --quick smoke run on a real pair."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.augment_experiment import verdict
+from conftest import shared_path
+
+
+def test_paired_verdict_sees_a_consistent_shift_through_seed_noise():
+    rng = np.random.default_rng(0)
+    base = [0.50, 0.80, 0.62]  # seeds differ a lot ...
+    better = [b - 0.05 for b in base]  # ... but the arm is 0.05 lower on every seed
+    assert verdict(base, better, lower_better=True, rng=rng)[1] == "better"
+    assert verdict(base, better, lower_better=False, rng=rng)[1] == "worse"
+    mixed = [0.55, 0.74, 0.64]
+    assert verdict(base, mixed, lower_better=True, rng=rng)[1] == "no difference"
+    assert verdict(base[:1], better[:1], lower_better=True, rng=rng)[1] == "one seed: no verdict"
+    assert verdict([float("nan")], [1.0], lower_better=True, rng=rng)[1] == "n/a"
+
+
+def test_quick_run_end_to_end(tmp_path):
+    data = shared_path("pairs.json").parent  # skips without ../shared/data
+    r = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "benchmarks" / "augment_experiment.py"), "--quick", "--data", str(data), "--out", str(tmp_path),
+         "--arms", "baseline,render,gan"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "gan: no faces" in r.stdout and "identity_transfer" in r.stdout
+    assert (tmp_path / "p2_to_p1_quick" / "runs" / "baseline_seed0.json").exists()
