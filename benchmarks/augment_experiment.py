@@ -96,6 +96,8 @@ def main() -> int:
     for arm in arms:
         if folders[arm] is None:
             print(f"{arm}: no faces (no generator given, or it added none); arm skipped", flush=True)
+    command = "benchmarks/augment_experiment.py " + " ".join(sys.argv[1:])
+    doc = None if a.quick else REPO / "docs" / "experiments" / "augment.md"
     for seed in range(seeds):  # seed by seed, so that paired results accrue together
         for arm in (arm for arm in arms if folders[arm] is not None):
             path = results / f"{arm}_seed{seed}.json"
@@ -104,11 +106,9 @@ def main() -> int:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(path, json.dumps(run, indent=1).encode())
             runs.setdefault(arm, []).append(json.loads(path.read_text()))
-    table = _table(runs)
-    command = "benchmarks/augment_experiment.py " + " ".join(sys.argv[1:])
-    print(table)
-    if not a.quick:
-        _write_doc(REPO / "docs" / "experiments" / "augment.md", a.pair, iters, seeds, table, command, runs)
+            if doc is not None:  # after every run: a stopped experiment still documents what it has
+                _write_doc(doc, a.pair, iters, seeds, _table(runs), command, runs)
+    print(_table(runs))
     return 0
 
 
