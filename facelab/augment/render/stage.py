@@ -245,8 +245,9 @@ class _Run:
         for job, outcome in zip(jobs, pool.map(tasks)):
             kept = self._file(job, outcome)
             if outcome.image is not None and self._on_sheet(job.source):
-                row = self.sheet.setdefault(job.source, [(read_face(self.real[job.source][0])[0], True)])
-                row.append((outcome.image, kept))
+                if job.source not in self.sheet:  # the source image is read once per preview row, not per render
+                    self.sheet[job.source] = [(read_face(self.real[job.source][0])[0], True)]
+                self.sheet[job.source].append((outcome.image, kept))
         if self.progress is not None:
             r = self.report
             self.progress(
