@@ -12,7 +12,9 @@ gradient step 1 is lr·(1-b1)/(b1·sqrt(1-b2)) ≈ 3.5·lr; with correction it i
 the new m, which already holds (1-b1)·g).
 
 **lr dropout** (``lr_dropout`` p < 1, DFL uses 0.3): each element's update is multiplied by a fresh Bernoulli(p)
-mask every step, i.e. ~70 % of the weights stand still at each step. Masks come from ``generator`` if given (its
+mask every step, i.e. ~70 % of the weights stand still at each step. The mask is one random byte per element
+compared with round(256·p) (0.3 keeps 77/256 = 30.1 %): eight elements per 64-bit draw cost a sixth of
+``bernoulli_``, which took a third of a cpu-quick iteration on 2 cores. Masks come from ``generator`` if given (its
 state is saved in :meth:`state_dict` under ``"lr_dropout_rng"``), else from the global RNG of the parameter's
 device (the trainer seeds that per iteration). DFL's lr dropout also scales lr by (cos(2π·it/500)+1)/2; here that
 is the separate ``lr_cos_period`` (500 to match, 0 = off), with it = the number of steps taken before this one.
@@ -44,11 +46,13 @@ def cosine_lr_factor(iteration: int, period: int) -> float:
 
 
 def lr_dropout_mask(like: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:
-    """0/1 tensor shaped like ``like`` with ones at probability ``p``. Drawn on the generator's device (then moved)
-    when a generator is given, so a CPU generator works for CUDA parameters (at the cost of a copy)."""
+    """Boolean tensor shaped like ``like``, True (keep) at probability round(256·p)/256. Drawn on the generator's
+    device (then moved) when a generator is given, so a CPU generator works for CUDA parameters (at a copy)."""
     device = like.device if generator is None else generator.device
-    mask = torch.empty(like.shape, dtype=like.dtype, device=device).bernoulli_(p, generator=generator)
-    return mask.to(like.device, non_blocking=True)
+    n = like.numel()
+    words = torch.randint(-(2**63), 2**63 - 1, ((n + 7) // 8,), dtype=torch.int64, generator=generator, device=device)
+    keep = words.view(torch.uint8)[:n].view(like.shape) < round(256 * p)
+    return keep.to(like.device, non_blocking=True)
 
 
 class _DFLOptimizer(torch.optim.Optimizer):
@@ -94,8 +98,8 @@ class _DFLOptimizer(torch.optim.Optimizer):
 
     def _apply(self, group: dict[str, Any], params: list[Tensor], updates: list[Tensor]) -> None:
         if group["lr_dropout"] < 1.0:
-            masks = [lr_dropout_mask(u, group["lr_dropout"], self.generator) for u in updates]
-            torch._foreach_mul_(updates, masks)
+            for u in updates:
+                u.masked_fill_(~lr_dropout_mask(u, group["lr_dropout"], self.generator), 0.0)
         torch._foreach_add_(params, updates)
 
     @torch.no_grad()
