@@ -35,10 +35,10 @@ if __package__ in (None, ""):  # run as `python benchmarks/mask_quality.py`: mak
 
 from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, verdict, write_json  # noqa: E402
 from facelab.faceset.store import face_files, read_face  # noqa: E402
-from facelab.mask.model import load_mask_model  # noqa: E402
 from facelab.mask.occluders import occlude  # noqa: E402
 from facelab.mask.samples import face_labels, recrop  # noqa: E402
 from facelab.mask.stage import apply_mask  # noqa: E402
+from facelab.models.xseg import load_mask_model  # noqa: E402
 
 WORK = REPO / "bench-output" / "mask"
 TEST_VIDEOS = {  # held-apart people: (video, every N frames) -> about 20 faces each

@@ -4,8 +4,15 @@ For every recipe (a preset, optionally with options on top: ``cpu-quick`` or ``c
 the same extracted pair is trained from scratch; at each checkpoint the dst video is merged with the model and
 scored by ``facelab evaluate`` (FaceMesh landmarks, so gaze is measured; no FID): eye- and mouth-openness
 correlation between dst and swapped frames (aspect ratios of the 68 points), gaze error, sharpness relative to the
-src faces, dlib distance to the src and to the dst, pose error. Training minutes are wall time of training alone
-(merge and scoring are not counted). Everything is resumable: rerun the same command to continue where it stopped.
+src faces, dlib distance to the src and to the dst, pose error. Everything is resumable: rerun the same command to
+continue where it stopped.
+
+Minutes are training minutes on this machine, counted in iterations: each recipe first times 25 of its own
+iterations (after 5 to warm up; the ms/it is printed and kept in ``probe.json``), and "10 minutes" is then the
+iterations that take 10 minutes at that speed. So the curves do not depend on what else the machine did during
+the hours they take; run it on an idle machine for the probe's sake. ``--wall`` trains by wall minutes instead.
+A recipe with ``lr_schedule=budget`` plans for the last checkpoint: the earlier ones are snapshots of that plan
+(its learning rate not yet decayed), not what a shorter budget would give.
 
 Usage: .venv/bin/python benchmarks/quality_per_hour.py [--pair p7_to_p6] [--recipes cpu-quick,cpu]
                                                      [--checkpoints 10,20,40,60] [--strip]
@@ -14,9 +21,10 @@ Usage: .venv/bin/python benchmarks/quality_per_hour.py [--pair p7_to_p6] [--reci
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +43,8 @@ from facelab.io.atomic import write_atomic  # noqa: E402
 from facelab.io.media import iter_frames  # noqa: E402
 from facelab.merge.pipeline import merge  # noqa: E402
 from facelab.train.loop import Trainer  # noqa: E402
+
+PROBE_WARMUP, PROBE_ITERS = 5, 25
 from facelab.train.presets import with_preset  # noqa: E402
 
 # (report key, column title, digits); identity and pose keys are facelab evaluate's
@@ -109,8 +119,29 @@ def strip(dst_video: Path, swapped: Path, dst_faceset: Path, out_png: Path, n: i
         write_atomic(out_png, buf.tobytes())
 
 
+def probe(folder: Path, sides: dict[str, Path], mcfg: Any, tcfg: Any, given: set[str]) -> float:
+    """The recipe's ms per iteration on this machine (kept in ``probe.json``; delete it to measure again)."""
+    path = folder / "probe.json"
+    if path.exists():
+        return float(json.loads(path.read_text())["ms_per_iter"])
+    trainer = Trainer(sides["src"], sides["dst"], folder / "probe_model", mcfg, tcfg, given)
+    trainer.run(iterations=PROBE_WARMUP)
+    t0 = time.perf_counter()
+    trainer.run(iterations=PROBE_WARMUP + PROBE_ITERS)
+    ms = (time.perf_counter() - t0) * 1000 / PROBE_ITERS
+    write_atomic(path, json.dumps({"ms_per_iter": ms, "iterations": PROBE_ITERS}).encode())
+    shutil.rmtree(folder / "probe_model", ignore_errors=True)
+    return ms
+
+
 def run_recipe(
-    spec: str, checkpoints: list[float], sides: dict[str, Path], dst_video: Path, out: Path, want_strip: bool
+    spec: str,
+    checkpoints: list[float],
+    sides: dict[str, Path],
+    dst_video: Path,
+    out: Path,
+    want_strip: bool,
+    wall: bool = False,
 ) -> list[dict[str, Any]]:
     name, model_opts, train_opts = parse_recipe(spec)
     mcfg, tcfg, given = with_preset(name, model_opts, train_opts)
@@ -118,15 +149,25 @@ def run_recipe(
     log_path = folder / "curve.json"
     curve: list[dict[str, Any]] = json.loads(log_path.read_text()) if log_path.exists() else []
     trained = curve[-1]["minutes"] if curve else 0.0
+    ms = None if wall else probe(folder, sides, mcfg, tcfg, given)
+    if ms is not None:
+        print(f"{spec}: {ms:.0f} ms/it on this machine; {60000 / ms:.0f} iterations per minute", flush=True)
+        if tcfg.lr_schedule == "budget" and not tcfg.plan_iters:  # one plan, snapshots along it
+            tcfg = replace(tcfg, plan_iters=round(max(checkpoints) * 60000 / ms))
+            given = given | {"plan_iters"}
     for minutes in checkpoints:
         if any(abs(p["minutes"] - minutes) < 1e-6 for p in curve):
             continue
         trainer = Trainer(sides["src"], sides["dst"], folder / "model", mcfg, tcfg, given)
         t0 = time.perf_counter()
-        res = trainer.run(minutes=minutes - trained)
+        if ms is None:
+            res = trainer.run(minutes=minutes - trained)
+        else:
+            res = trainer.run(iterations=round(minutes * 60000 / ms))
         trained += (time.perf_counter() - t0) / 60
         at = folder / f"at_{minutes:g}min"
         point = {"minutes": minutes, "iterations": res.iteration, **score(folder / "model", dst_video, sides, at)}
+        point["wall_minutes"] = round(trained, 2)
         curve.append(point)
         write_atomic(log_path, json.dumps(curve, indent=1).encode())
         print(f"{spec} @ {minutes:g} min: {res.iteration} iterations; " + _line(point), flush=True)
@@ -145,6 +186,7 @@ def main() -> int:
     ap.add_argument("--recipes", default="cpu-quick", help="comma-separated; options after ':' joined by '+'")
     ap.add_argument("--checkpoints", default="10,20,40,60", help="training minutes at which to score")
     ap.add_argument("--strip", action="store_true", help="write a dst | swap frame strip at each checkpoint")
+    ap.add_argument("--wall", action="store_true", help="train by wall minutes instead of probed iterations")
     ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "quality_per_hour")
     a = ap.parse_args()
     data = require_data(a.data, "pairs.json")
@@ -155,14 +197,14 @@ def main() -> int:
     figures: dict[str, list[dict[str, Any]]] = {}
     for spec in a.recipes.split(","):
         spec = spec.replace("+", ",")  # options inside a recipe: cpu-quick:lr=1e-4+batch=8
-        figures[spec] = run_recipe(spec, checkpoints, sides, data / pair["dst"], out, a.strip)
+        figures[spec] = run_recipe(spec, checkpoints, sides, data / pair["dst"], out, a.strip, a.wall)
     rows = [
         [spec, f"{p['minutes']:g}", p["iterations"], *(fmt(p.get(k), d) for k, _, d in COLUMNS)]
         for spec, curve in figures.items()
         for p in sorted(curve, key=lambda p: p["minutes"])
     ]
     print_table(
-        f"quality per CPU-minute on {a.pair} (training wall minutes, {sys.platform})",
+        f"quality per CPU-minute on {a.pair} (training minutes{' (wall)' if a.wall else ' at probed speed'})",
         ["recipe", "min", "iters", *(title for _, title, _ in COLUMNS)],
         rows,
         notes=[

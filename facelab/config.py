@@ -47,12 +47,17 @@ class TrainConfig:
     batch: int = 8  # global batch (split across torchrun ranks) (resumable)
     lr: float = 5e-5  # (resumable) losses are batch means, see facelab/train/losses.py
     optimizer: str = "adabelief"  # adabelief | rmsprop
+    # constant (DFL) | budget: warm-up, then a cosine decay that ends with the run's limit (--minutes or --iters)
+    lr_schedule: str = "constant"  # (resumable)
+    final_no_warp: float = 0.0  # the last fraction of the run's limit trains without warp, to sharpen (resumable)
+    plan_iters: int = 0  # the iteration the schedules' plan ends at if known beforehand; 0 = the limit (resumable)
     lr_dropout: float = 1.0  # 1.0 = off; DFL's "lr_dropout y" is 0.3 (resumable)
     clip_grad: float = 0.0  # global-norm clip; 0 = off (DFL's clipgrad uses 1.0) (resumable)
     random_warp: bool = True  # (resumable)
     random_src_flip: bool = False  # (resumable)
     random_dst_flip: bool = True  # (resumable)
     masked_training: bool = True  # (resumable)
+    mask_source: str = "hull"  # hull (landmark hull or polygons) | xseg ('facelab mask apply' masks) (resumable)
     eyes_mouth_prio: bool = False  # (resumable)
     uniform_yaw: bool = False  # (resumable)
     uniform_expression: bool = False  # draw closed/half/open eyes x closed/talking/open mouths evenly (resumable)
@@ -85,7 +90,10 @@ class TrainConfig:
 class MergeConfig:
     """How swapped faces are put back into the destination frames (DFL's merger options)."""
 
-    mask_mode: str = "learned-prd*learned-dst"  # hull | learned-prd | learned-dst | learned-prd*learned-dst | ...
+    # hull | learned-prd | learned-dst | learned-prd*learned-dst | learned-prd+learned-dst | stored | xseg-prd |
+    # xseg-dst | xseg-prd*xseg-dst | learned-prd*learned-dst*xseg-prd*xseg-dst (xseg-dst: the dst faceset's masks from
+    # 'facelab mask apply'; xseg-prd: mask_model run on the swapped face)
+    mask_mode: str = "learned-prd*learned-dst"
     erode: int = 0  # px at 4x model resolution; < 0 dilates
     blur: int = 64  # px at 4x model resolution
     color: str = "rct"  # none | rct | lct | mkl | idt | sot (statistics inside the mask)
@@ -100,6 +108,7 @@ class MergeConfig:
     every_face: bool = True  # swap every face in a frame; False: only the largest
     only_like: str | None = None  # swap only faces of the person in this photo
     runtime: str = "torch"  # torch (a model folder) | onnxruntime (an exported .onnx or .dfm given as --model)
+    mask_model: str | None = None  # mask model folder from 'facelab mask train', for the xseg-prd mask modes
 
 
 @dataclass
@@ -231,3 +240,11 @@ class MaskConfig:
     autosave_iters: int = 0  # (resumable)
     apply_batch: int = 16  # faces per forward pass in 'mask apply'
     threshold: float = 0.5  # 'mask apply' binarises the prediction here (as DFL)
+
+
+@dataclass
+class StudioConfig:
+    """``facelab studio``: the browser UI for a workspace (README "Studio")."""
+
+    host: str = "127.0.0.1"  # any host but a loopback one needs the access token printed at start
+    port: int = 7860

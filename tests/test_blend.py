@@ -77,8 +77,16 @@ def test_combine_masks_modes():
     np.testing.assert_array_equal(combine_masks("learned-prd*learned-dst", prd=a, dst=b), a * b)
     np.testing.assert_array_equal(combine_masks("learned-prd+learned-dst", prd=a, dst=b), np.clip(a + b, 0, 1))
     np.testing.assert_array_equal(combine_masks("stored", stored=b[..., None]), b)  # (H, W, 1) accepted
+    np.testing.assert_array_equal(combine_masks("xseg-prd", xseg_prd=a, prd=b), a)
+    np.testing.assert_array_equal(combine_masks("xseg-dst", xseg_dst=b, dst=a), b)
+    np.testing.assert_array_equal(combine_masks("xseg-prd*xseg-dst", xseg_prd=a, xseg_dst=b), a * b)
+    four = combine_masks("learned-prd*learned-dst*xseg-prd*xseg-dst", prd=a, dst=b, xseg_prd=hull, xseg_dst=b)
+    np.testing.assert_allclose(four, a * b * hull * b, atol=1e-7)
     out = combine_masks("learned-prd", prd=a)
     assert out.dtype == np.float32 and out is not a
+    before = a.copy()
+    combine_masks("learned-prd*learned-dst", prd=a, dst=b)
+    np.testing.assert_array_equal(a, before)  # inputs are not changed in place
     assert set(MASK_MODES) == {
         "hull",
         "learned-prd",
@@ -86,6 +94,10 @@ def test_combine_masks_modes():
         "learned-prd*learned-dst",
         "learned-prd+learned-dst",
         "stored",
+        "xseg-prd",
+        "xseg-dst",
+        "xseg-prd*xseg-dst",
+        "learned-prd*learned-dst*xseg-prd*xseg-dst",
     }
 
 

@@ -1,5 +1,6 @@
 """facelab mask: network shapes, occluders, labels (exclude wins), the stored mask format, training on real faces
-(loss goes down, resume), apply/remove (atomic, image bytes kept), and one-line errors."""
+(loss goes down, resume), apply/remove (atomic, image bytes kept), one-line errors, and the swap trainer's
+``--mask-source xseg`` (stored masks instead of the hull)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ import numpy as np
 import pytest
 import torch
 
-from facelab.config import ExtractConfig, MaskConfig
+from facelab.config import ExtractConfig, MaskConfig, ModelConfig, TrainConfig
 from facelab.errors import FacelabError
 from facelab.extract.pipeline import extract
 from facelab.faceset.dfl import _xseg_mask
 from facelab.faceset.meta import FaceMeta, decode_xseg_mask, encode_xseg_mask
 from facelab.faceset.store import face_files, read_face, read_meta, write_face
-from facelab.mask.model import load_mask_model
-from facelab.mask.network import BlurPool, MaskNet, count_params
+from facelab.geometry.facetype import transform_matrix
+from facelab.geometry.umeyama import apply_affine
+from facelab.imaging.masks import hull_mask
 from facelab.mask.occluders import SHAPES, make_occluder, occlude
 from facelab.mask.samples import face_labels, load_mask_bank, make_sample, recrop
 from facelab.mask.stage import apply_mask, remove_masks, train_mask
 from facelab.mask.trainer import MaskTrainer, mask_loss
+from facelab.models.xseg import BlurPool, MaskNet, count_params, load_mask_model
+from facelab.train.loop import RESUMABLE, Trainer
+from facelab.train.samples import load_bank
 
 TINY = MaskConfig(widths="4,8,8,16,16,16", batch=2, preview_every=0, autosave_minutes=1e9, seed=1, lr=3e-3)
 
@@ -189,3 +194,51 @@ def test_bad_mask_models_are_one_line_errors(tmp_path, faceset):
         with pytest.raises(FacelabError) as e:
             load_mask_model(path)
         assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+# --- facelab train --mask-source xseg: the swap model's masked losses use the stored masks -------------------------
+
+
+def _with_stored_masks(faceset: Path, dest: Path) -> Path:
+    """The faceset with a stored xseg mask on every face: the landmark hull minus a box over the mouth."""
+    dest.mkdir()
+    for path in face_files(faceset):
+        img, meta = read_face(path)
+        m = hull_mask((meta.size, meta.size), meta.landmarks)
+        (x0, y0), (x1, y1) = np.round(meta.landmarks[48:68].min(0) - 4), np.round(meta.landmarks[48:68].max(0) + 4)
+        m[int(y0) : int(y1), int(x0) : int(x1)] = 0
+        meta.xseg_mask = encode_xseg_mask(m)
+        write_face(dest / path.name, img, meta)
+    return dest
+
+
+def test_train_mask_source_xseg_uses_the_stored_masks(tmp_path, faceset):
+    fs = _with_stored_masks(faceset, tmp_path / "fs")
+    hull, stored = load_bank(fs, "full", 64), load_bank(fs, "full", 64, mask_source="xseg")
+    for i, path in enumerate(face_files(fs)):
+        lmk = apply_affine(transform_matrix(read_meta(path).landmarks, 64, "full"), read_meta(path).landmarks)
+        mouth, nose = np.round(lmk[60:68].mean(0)).astype(int), np.round(lmk[30]).astype(int)
+        assert hull.masks[i][mouth[1], mouth[0]] == 255 and stored.masks[i][mouth[1], mouth[0]] == 0
+        assert stored.masks[i][nose[1], nose[0]] == 255
+    # the trainer reads it from TrainConfig; it may change when a run resumes
+    cfg = TrainConfig(batch=2, workers=0, precision="fp32", preview_every=0, pretrain=True, mask_source="xseg")
+    small = ModelConfig(archi="df-ud", resolution=64, face_type="full", ae_dims=16, e_dims=8, d_dims=8, d_mask_dims=4)
+    t = Trainer(fs, fs, tmp_path / "model", small, cfg)
+    np.testing.assert_array_equal(t.src_bank.masks, stored.masks)
+    assert "mask_source" in RESUMABLE
+    with pytest.raises(FacelabError, match="--mask-source must be one of hull, xseg"):
+        Trainer(fs, fs, tmp_path / "other", small, replace(cfg, mask_source="polygons"))
+
+
+def test_train_mask_source_xseg_without_stored_masks_is_a_one_line_error(tmp_path, faceset):
+    with pytest.raises(FacelabError, match="4 of 4 faces have no stored xseg mask") as e:
+        load_bank(faceset, "full", 64, mask_source="xseg")
+    assert str(faceset) in str(e.value) and "facelab mask apply" in str(e.value) and "\n" not in str(e.value)
+    fs = _with_stored_masks(faceset, tmp_path / "fs")
+    bad = face_files(fs)[1]
+    img, meta = read_face(bad)
+    meta.xseg_mask = "bm90IGEgUE5H"  # base64, but not a PNG
+    write_face(bad, img, meta)
+    with pytest.raises(FacelabError, match="xseg_mask is not") as e:
+        load_bank(fs, "full", 64, mask_source="xseg")
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)

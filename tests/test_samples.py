@@ -34,6 +34,14 @@ def test_samples_are_a_function_of_the_counter():
     assert float(a["dst_target"].min()) >= 0 and float(a["dst_target"].max()) <= 1
 
 
+def test_a_sample_drawn_without_warp_is_its_target():
+    ds = PairDataset(_bank(7), _bank(5, seed=1), replace(TrainConfig(), seed=2))
+    warped, flat = ds[(40, True)], ds[(40, False)]
+    assert torch.equal(flat["src_warped"], flat["src_target"])
+    assert torch.equal(flat["src_target"], warped["src_target"])  # same face and affine, only the warp differs
+    assert not torch.equal(warped["src_warped"], warped["src_target"])
+
+
 def test_each_face_once_per_epoch_and_ranks_split_the_global_batch():
     ds = PairDataset(_bank(6), _bank(6), replace(TrainConfig(), uniform_yaw=False))
     rng = np.random.default_rng(0)
@@ -41,7 +49,7 @@ def test_each_face_once_per_epoch_and_ranks_split_the_global_batch():
     assert sorted(picks[:6]) == list(range(6)) and sorted(picks[6:]) == list(range(6))
     one = next(iter(CounterBatchSampler(8, start_iter=3)))
     halves = [next(iter(CounterBatchSampler(8, start_iter=3, rank=r, world=2))) for r in (0, 1)]
-    assert halves[0] + halves[1] == one == list(range(24, 32))
+    assert halves[0] + halves[1] == one == [(k, True) for k in range(24, 32)]
 
 
 def test_stored_polygons_replace_the_landmark_hull():

@@ -424,3 +424,27 @@ def test_synthetic_faces_can_be_excluded(tmp_path, facesets):
     assert kept_out.src_bank.synthetic == 0 and len(kept_out.src_bank) == 6
     with pytest.raises(FacelabError, match="synthetic_faces"):
         Trainer(src, facesets[1], tmp_path / "c", TINY, replace(FAST, synthetic_faces="maybe"))
+
+
+def test_budget_schedule_resumes_bit_exact_and_ends_without_warp(tmp_path, facesets):
+    from facelab.runs.plan import budget_lr_factor
+
+    cfg = replace(FAST, lr_schedule="budget", final_no_warp=0.25, plan_iters=12, lr=1e-3)
+    once = Trainer(*facesets, tmp_path / "once", TINY, cfg)
+    once.run(iterations=12)
+    assert once._warp_until == 9  # the last quarter of the 12-iteration plan draws unwarped faces
+    assert once.opt.param_groups[0]["lr"] == pytest.approx(1e-3 * budget_lr_factor(11 / 12))
+    Trainer(*facesets, tmp_path / "twice", TINY, cfg).run(iterations=7)  # a snapshot of the same plan
+    Trainer(*facesets, tmp_path / "twice", TINY, cfg).run(iterations=12)
+    a, b = _weights(tmp_path / "once"), _weights(tmp_path / "twice")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_counter_sampler_turns_warp_off_from_an_iteration():
+    from facelab.train.samples import CounterBatchSampler
+
+    s = CounterBatchSampler(2, start_iter=3)
+    s.warp_until = 4
+    batches = iter(s)
+    assert next(batches) == [(6, True), (7, True)] and next(batches) == [(8, False), (9, False)]

@@ -24,8 +24,8 @@ from facelab.geometry.facetype import FaceType, transform_matrix
 from facelab.geometry.umeyama import apply_affine
 from facelab.imaging import warp
 from facelab.imaging.masks import hull_mask, polygon_mask
-from facelab.mask.network import RESOLUTION
 from facelab.mask.occluders import occlude
+from facelab.models.xseg import RESOLUTION
 
 FACE_TYPE = FaceType.WHOLE_FACE  # DFL's XSeg crop
 

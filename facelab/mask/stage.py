@@ -17,10 +17,9 @@ from facelab.faceset.meta import FaceMeta, embed, encode_xseg_mask, read_meta_by
 from facelab.faceset.readable import face_pixels, readable_faces, skipped_line
 from facelab.io.atomic import leaves_no_empty_dirs, write_atomic
 from facelab.io.paths import refuse_overlap
-from facelab.mask.model import MaskModel, load_mask_model
-from facelab.mask.network import RESOLUTION, count_params
 from facelab.mask.samples import recrop
 from facelab.mask.trainer import MaskTrainer
+from facelab.models.xseg import RESOLUTION, MaskModel, count_params, load_mask_model
 from facelab.runs.loop import RunOutcome
 from facelab.runs.progress import RunProgress, Scalars, run_progress
 

@@ -23,9 +23,8 @@ from facelab.errors import FacelabError
 from facelab.io import checkpoint
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.io.paths import refuse_overlap
-from facelab.mask.model import config_from_state, parse_widths
-from facelab.mask.network import MaskNet, count_params
 from facelab.mask.samples import MaskBank, load_mask_bank, make_sample
+from facelab.models.xseg import MaskNet, config_from_state, count_params, parse_widths
 from facelab.runs.guard import finite_or_raise
 from facelab.runs.loop import Dist, RunLoop, Schedule
 from facelab.runs.preview import preview_grid_png

@@ -28,6 +28,10 @@ MASK_MODES: tuple[str, ...] = (
     "learned-prd*learned-dst",
     "learned-prd+learned-dst",
     "stored",
+    "xseg-prd",
+    "xseg-dst",
+    "xseg-prd*xseg-dst",
+    "learned-prd*learned-dst*xseg-prd*xseg-dst",
 )
 SHARPEN_MODES: tuple[str, ...] = ("none", "box", "gaussian")
 
@@ -45,6 +49,10 @@ _MODE_INPUTS: dict[str, tuple[str, ...]] = {
     "learned-prd*learned-dst": ("prd", "dst"),
     "learned-prd+learned-dst": ("prd", "dst"),
     "stored": ("stored",),
+    "xseg-prd": ("xseg_prd",),
+    "xseg-dst": ("xseg_dst",),
+    "xseg-prd*xseg-dst": ("xseg_prd", "xseg_dst"),
+    "learned-prd*learned-dst*xseg-prd*xseg-dst": ("prd", "dst", "xseg_prd", "xseg_dst"),
 }
 
 
@@ -91,28 +99,31 @@ def combine_masks(
     prd: np.ndarray | None = None,
     dst: np.ndarray | None = None,
     stored: np.ndarray | None = None,
+    xseg_prd: np.ndarray | None = None,
+    xseg_dst: np.ndarray | None = None,
 ) -> np.ndarray:
     """The merge mask for ``mode`` (one of ``MASK_MODES``) as a new float32 (H, W) array in [0, 1].
 
     ``hull``: landmark hull of the destination face; ``prd`` / ``dst``: the model's learned masks for the predicted
-    and the destination face; ``stored``: a mask saved with the faceset (e.g. XSeg). Products intersect, the sum is
-    clipped (a union that keeps soft edges); single modes pass the mask through.
+    and the destination face; ``stored``: the dst face's stored polygons; ``xseg_prd``: the mask model's prediction
+    on the swapped face; ``xseg_dst``: the dst face's stored mask model output (``facelab mask apply``). Products
+    (``*``) intersect, the sum (``+``) is clipped (a union that keeps soft edges); single modes pass the mask through.
     """
     if mode not in _MODE_INPUTS:
         raise ValueError(f"unknown mask mode {mode!r}; expected one of {', '.join(MASK_MODES)}")
-    given = {"hull": hull, "prd": prd, "dst": dst, "stored": stored}
+    given = {"hull": hull, "prd": prd, "dst": dst, "stored": stored, "xseg_prd": xseg_prd, "xseg_dst": xseg_dst}
     missing = [k for k in _MODE_INPUTS[mode] if given[k] is None]
     if missing:
         raise ValueError(f"mask mode {mode!r} needs the {' and '.join(missing)} mask(s); got None")
     masks = [_as_mask(given[k], k) for k in _MODE_INPUTS[mode]]
-    if len(masks) == 2 and masks[0].shape != masks[1].shape:
-        raise ValueError(f"mask mode {mode!r}: shapes differ ({masks[0].shape} vs {masks[1].shape})")
-    if mode.endswith("*learned-dst"):
-        out = masks[0] * masks[1]
-    elif mode.endswith("+learned-dst"):
-        out = masks[0] + masks[1]
-    else:
-        out = masks[0]
+    if any(m.shape != masks[0].shape for m in masks[1:]):
+        raise ValueError(f"mask mode {mode!r}: shapes differ ({', '.join(str(m.shape) for m in masks)})")
+    out = masks[0].copy()
+    for m in masks[1:]:
+        if "+" in mode:
+            out += m
+        else:
+            out *= m
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 

@@ -46,10 +46,11 @@ from facelab.io.media import (
 from facelab.io.paths import media_label, refuse_overlap
 from facelab.io.prefetch import prefetch
 from facelab.io.video import open_writer, synthetic_tag
-from facelab.merge import blend
+from facelab.merge import blend, xseg
 from facelab.models.load import load_model
 from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD
+from facelab.models.xseg import MaskModel, load_mask_model
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class PlannedFace:
     polygons: list[dict[str, Any]] = field(default_factory=list)  # FaceMeta.masks: aligned px of the faceset face
     aligned_to_source: np.ndarray | None = None  # FaceMeta.inverse (2x3)
     aligned_size: int = 0  # FaceMeta.size
+    xseg_mask: str | None = None  # FaceMeta.xseg_mask (from 'facelab mask apply'), for mask mode xseg-dst
+    path: Path | None = None  # the faceset file, named by errors
 
     @property
     def has_stored_mask(self) -> bool:
@@ -98,6 +101,39 @@ class PlannedFace:
 
 def uses_stored(mask_mode: str) -> bool:
     return "stored" in mask_mode.split("*")
+
+
+def require_mask_model(mask_mode: str, mask_model: str | None) -> None:
+    if xseg.uses_xseg_prd(mask_mode) and not mask_model:
+        raise FacelabError(
+            f"mask mode {mask_mode!r} runs a mask model on the swapped face: give --mask-model MASK_MODEL "
+            "(a folder from 'facelab mask train')"
+        )
+
+
+def check_mask_sources(mask_mode: str, mask_model: str | None, faceset: str | Path | None) -> None:
+    """One line, before anything is read, for an xseg mask mode without what it needs."""
+    require_mask_model(mask_mode, mask_model)
+    if xseg.uses_xseg_dst(mask_mode) and faceset is None:
+        raise FacelabError(
+            f"mask mode {mask_mode!r} needs --faceset (xseg-dst is the mask stored with each dst face by "
+            "'facelab mask apply')"
+        )
+
+
+def check_stored_xseg(mask_mode: str, faceset: str | Path, faces: Iterable[PlannedFace]) -> None:
+    """xseg-dst needs a stored mask on every dst face: one line naming the faceset, how many lack one, the first
+    such file and the command that stores them."""
+    if not xseg.uses_xseg_dst(mask_mode):
+        return
+    faces = list(faces)
+    lacking = [f for f in faces if f.xseg_mask is None]
+    if lacking:
+        first = f" (first: {lacking[0].path.name})" if lacking[0].path is not None else ""
+        raise FacelabError(
+            f"{faceset}: {len(lacking)} of {len(faces)} faces have no stored xseg mask{first}; mask mode "
+            f"{mask_mode!r} needs one on every face: run 'facelab mask apply MASK_MODEL {faceset}'"
+        )
 
 
 def faces_from_faceset(
@@ -134,7 +170,9 @@ def faces_from_faceset(
             )
         if frames is not None and index >= frames:
             raise FacelabError(f"{path}: frame {index} is past the end of {dst.name} ({frames} frames)")
-        face = PlannedFace(meta.source_landmarks, list(meta.masks or []), meta.inverse, meta.size)
+        face = PlannedFace(
+            meta.source_landmarks, list(meta.masks or []), meta.inverse, meta.size, meta.xseg_mask, Path(path)
+        )
         by_frame.setdefault(index, []).append((meta.face_index, face))
     return {k: [f for _, f in sorted(v, key=lambda t: t[0])] for k, v in by_frame.items()}
 
@@ -163,6 +201,8 @@ class _Job:
     crop: np.ndarray  # model input, float32 RGB [0,1] (res, res, 3)
     motion: tuple[float, float] = (0.0, 0.0)  # face centre displacement since the previous frame, frame px
     stored: np.ndarray | None = None  # stored-polygon mask in crop space (mask mode "stored"), None = none stored
+    xseg_dst: np.ndarray | None = None  # the stored xseg mask in crop space (xseg-dst modes)
+    xseg_context: np.ndarray | None = None  # the dst frame's whole-face crop around the swapped face (xseg-prd modes)
 
 
 @dataclass
@@ -311,6 +351,11 @@ class Merger:
         self.hull_fallbacks = 0  # faces merged with the hull because mode "stored" found no polygons on them
         if cfg.mask_mode not in blend.MASK_MODES:
             raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
+        self.mask_model: MaskModel | None = None
+        if xseg.uses_xseg_prd(cfg.mask_mode):
+            require_mask_model(cfg.mask_mode, cfg.mask_model)
+            where = getattr(model, "device", None) or device or "cpu"
+            self.mask_model = load_mask_model(cfg.mask_model, where)
 
     def crop(self, frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         m = transform_matrix(landmarks, self.res, self.face_type)
@@ -325,12 +370,27 @@ class Merger:
             return None
         n = face.aligned_size
         aligned = polygon_mask((n, n), face.polygons)
-        to_crop = transform_matrix(face.landmarks, self.res, self.face_type)
-        m = to_crop[:, :2] @ np.asarray(face.aligned_to_source, np.float64)
-        m = np.hstack([m[:, :2], m[:, 2:] + to_crop[:, 2:]])
+        m = xseg.aligned_to_crop(face.aligned_to_source, face.landmarks, self.res, self.face_type)
         return cv2.warpAffine(
             aligned, m, (self.res, self.res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
+
+    def xseg_dst(self, face: PlannedFace) -> np.ndarray:
+        """xseg-dst: the face's stored xseg mask in the model's crop; one line naming its file if it has none."""
+        where = face.path or "a dst face"
+        if face.xseg_mask is None or face.aligned_to_source is None:
+            raise FacelabError(f"{where}: no stored xseg mask (run 'facelab mask apply MASK_MODEL' on its faceset)")
+        try:
+            return xseg.stored_xseg(
+                face.xseg_mask, face.aligned_size, face.aligned_to_source, face.landmarks, self.res, self.face_type
+            )
+        except FacelabError as e:
+            raise FacelabError(f"{where}: {e}") from e
+
+    def xseg_prd(self, jobs: list[_Job], faces: np.ndarray) -> list[np.ndarray]:
+        """xseg-prd: the mask model on each swapped face (one batch), masks in the model's crop."""
+        mats = [xseg.crop_to_xseg(j.landmarks, self.res, self.face_type) for j in jobs]
+        return xseg.predicted_xseg(self.mask_model, [j.xseg_context for j in jobs], faces, mats, self.res)
 
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.predictor(np.stack(crops))
@@ -346,11 +406,14 @@ class Merger:
         motion: tuple[float, float] = (0.0, 0.0),
         frame_mask: np.ndarray | None = None,
         stored: np.ndarray | None = None,
+        xseg_prd: np.ndarray | None = None,
+        xseg_dst: np.ndarray | None = None,
     ) -> np.ndarray:
         """``frame`` (uint8 RGB) with one predicted face blended in; ``motion`` (frame px) drives motion blur.
         ``frame_mask`` (float32 H x W), if given, receives the blend mask in frame space (max over faces).
         ``stored``: the face's stored mask in crop space (``stored_mask``); mode "stored" uses the landmark hull
-        for a face without one (logged once per Merger)."""
+        for a face without one (logged once per Merger). ``xseg_prd`` / ``xseg_dst``: the xseg modes' masks in crop
+        space (from the methods of the same names)."""
         cfg, res = self.cfg, self.res
         fallback = uses_stored(cfg.mask_mode) and stored is None
         if fallback:
@@ -360,7 +423,15 @@ class Merger:
         hull = None
         if "hull" in cfg.mask_mode or fallback:
             hull = hull_mask((res, res), _to_crop(landmarks, res, self.face_type))
-        mask = blend.combine_masks(cfg.mask_mode, hull=hull, prd=prd, dst=dst, stored=hull if fallback else stored)
+        mask = blend.combine_masks(
+            cfg.mask_mode,
+            hull=hull,
+            prd=prd,
+            dst=dst,
+            stored=hull if fallback else stored,
+            xseg_prd=xseg_prd,
+            xseg_dst=xseg_dst,
+        )
         face = blend.color_match(face, crop, cfg.color, mask, mask)
         if cfg.blend == "hist-match":
             face = blend.hist_match(face, crop, mask)
@@ -433,6 +504,7 @@ def merge(
         raise FacelabError(
             "stored masks need --faceset (mask mode 'stored' uses the polygons saved with the dst faceset's faces)"
         )
+    check_mask_sources(cfg.mask_mode, cfg.mask_model, faceset)
     seq, info, rate = _open_dst(dst, fps, output, mask_output)
     template = None if seq is not None else dst  # a video lends the writers its timing and audio
     frame_names = [p.name for p in seq.paths] if seq is not None else None
@@ -441,6 +513,8 @@ def merge(
     merger = Merger(predictor, None, cfg)
     size = (seq.width, seq.height) if seq is not None else (info.width, info.height) if info.width else None
     planned = faces_from_faceset(faceset, dst, n_frames, size, frame_names) if faceset else None
+    if planned is not None:
+        check_stored_xseg(cfg.mask_mode, faceset, (f for fs in planned.values() for f in fs))
     live = None if planned is not None else LiveFaces()
     if cfg.only_like:
         merger.only_like = IdentityFilter(cfg.only_like, 0.6, live.finder if live else FaceFinder())
@@ -505,6 +579,7 @@ def merge_inputs(
         "model folder": model_dir,
         "dst faceset": faceset,
         "reference photo": cfg.only_like,
+        "mask model": cfg.mask_model,
     }
 
 
@@ -554,6 +629,7 @@ def merged_frames(
     pending = 0
     previous: list[np.ndarray] = []  # face centres of the previous frame (for motion blur)
     stored = uses_stored(merger.cfg.mask_mode)
+    xdst, xprd = xseg.uses_xseg_dst(merger.cfg.mask_mode), merger.mask_model is not None
     for frame, faces in faced:
         if merger.only_like is not None:  # swap only the chosen person; other faces stay as they are
             faces = [f for f in faces if merger.only_like.matches(frame.image, f.landmarks)]
@@ -565,6 +641,8 @@ def merged_frames(
                 merger.crop(frame.image, f.landmarks),
                 _motion(f.landmarks, previous),
                 merger.stored_mask(f) if stored else None,
+                merger.xseg_dst(f) if xdst else None,
+                xseg.xseg_context(frame.image, f.landmarks) if xprd else None,
             )
             for f in faces
         ]
@@ -592,13 +670,24 @@ def _flush(window: list[tuple[Frame, list[_Job]]], merger: Merger, with_masks: b
     """One model call for every face in ``window``, then each frame's faces pasted in order."""
     jobs = [j for _, js in window for j in js]
     preds = merger.predict([j.crop for j in jobs]) if jobs else None
+    xprd = merger.xseg_prd(jobs, preds[0]) if jobs and merger.mask_model is not None else None
     k = 0
     for frame, js in window:
         out = frame.image
         fmask = np.zeros(out.shape[:2], np.float32) if with_masks else None
         for j in js:
             out = merger.paste(
-                out, j.landmarks, j.crop, preds[0][k], preds[1][k], preds[2][k], j.motion, fmask, j.stored
+                out,
+                j.landmarks,
+                j.crop,
+                preds[0][k],
+                preds[1][k],
+                preds[2][k],
+                j.motion,
+                fmask,
+                j.stored,
+                xprd[k] if xprd is not None else None,
+                j.xseg_dst,
             )
             k += 1
         yield MergedFrame(frame, out, fmask, len(js))

@@ -19,6 +19,8 @@ from facelab.merge.pipeline import (
     LiveFaces,
     Merger,
     PlannedFace,
+    check_mask_sources,
+    check_stored_xseg,
     faces_from_faceset,
     merge_inputs,
     merged_frames,
@@ -59,8 +61,11 @@ def contact_sheet(
     is what ``merge`` writes for that frame with those options (without motion blur: stills have no motion)."""
     refuse_overlap(merge_inputs(Path(dst_video), model_dir, faceset, base), {"-o": out_png})
     combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] or [{}]
-    if faceset is None and any(uses_stored(replace(base, **c).mask_mode) for c in combos):
+    cfgs = [replace(base, **c) for c in combos]
+    if faceset is None and any(uses_stored(c.mask_mode) for c in cfgs):
         raise FacelabError("stored masks need --faceset (mask mode 'stored' uses the dst faceset's polygons)")
+    for c in cfgs:
+        check_mask_sources(c.mask_mode, c.mask_model, faceset)
     model, mcfg = load_model(model_dir)
     wanted = set(frames)
     dst = Path(dst_video)
@@ -80,13 +85,15 @@ def contact_sheet(
         names = [p.name for p in seq.paths] if seq is not None else None
         planned = faces_from_faceset(faceset, dst, None, None, names)
         faces = [planned.get(f.index, []) for f in chosen]
+        for c in cfgs:
+            check_stored_xseg(c.mask_mode, faceset, (x for fs in faces for x in fs))
     else:
         live = LiveFaces()
         faces = [[PlannedFace(x.points) for x in live.finder.find(f.image)] for f in chosen]  # stills: no smoothing
     rows = [_row([f.image for f in chosen], "original", thumb)]
-    for combo in combos:
+    for combo, cfg in zip(combos, cfgs):
         # the merge's own per-frame path (crops from the dst frame, batched prediction, paste); stills: no motion
-        merger = Merger(model, mcfg, replace(base, **combo))
+        merger = Merger(model, mcfg, cfg)
         merged = merged_frames(zip(chosen, faces), merger, consecutive=False)
         rows.append(_row([m.image for m in merged], " ".join(f"{k}={v}" for k, v in combo.items()) or "default", thumb))
     sheet = np.concatenate(rows, axis=0)

@@ -28,6 +28,7 @@ from facelab.errors import FacelabError
 from facelab.io import checkpoint
 from facelab.io.atomic import write_atomic
 from facelab.runs.guard import NonFiniteLossError
+from facelab.runs.plan import Plan, plan_for_run
 from facelab.runs.preview import loss_curve_png
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,9 @@ class RunLoop:
     curve_keys: tuple[str, ...] = ()  # history keys drawn in losses.png
     _tb: Any = None
     _run_start = 0  # the iteration this process's run started from (its checkpoint's)
+    _plan: Plan | None = None  # the current run's plan (see facelab.runs.plan)
+    _saved_plan: dict[str, Any] | None = None  # the plan of the checkpoint resumed from
+    _plan_t0 = 0.0  # monotonic time this run's plan clock started
 
     # --- hooks -------------------------------------------------------------------------------------------------
 
@@ -147,6 +151,14 @@ class RunLoop:
         """Scalars for TensorBoard only (learning rates, augmentation strength)."""
         return {}
 
+    def planned_end(self, iterations: int | None) -> int | None:
+        """The iteration the run's plan ends at: the run's own limit unless the trainer plans further (a
+        benchmark that scores snapshots of one longer plan)."""
+        return iterations
+
+    def on_progress(self, progress: float) -> None:
+        """Called before every iteration (and once before the first batch is drawn) with the plan's progress."""
+
     # --- restore -----------------------------------------------------------------------------------------------
 
     def load_checkpoint(self) -> checkpoint.Checkpoint | None:
@@ -158,6 +170,7 @@ class RunLoop:
         self._load_modules(ck)
         self.iteration = int(ck.state["iteration"])
         self.history = ck.state.get("history", {})
+        self._saved_plan = ck.state.get("plan")
         for name, opt in self.optimizers().items():
             if name in ck.optimizers:
                 opt.load_state_dict(ck.optimizers[name])
@@ -192,6 +205,9 @@ class RunLoop:
         it_start = self._run_start = self.iteration
         if iterations is not None and self.iteration >= iterations:
             return RunResult(self.iteration, 0.0, self.history, "iterations")
+        self._plan, minutes = plan_for_run(self.iteration, self.planned_end(iterations), minutes, self._saved_plan)
+        self._plan_t0 = t0
+        self.on_progress(self._plan.progress(self.iteration, 0.0))
         data = iter(self.loader())
         tick = time.perf_counter()
         try:
@@ -201,6 +217,7 @@ class RunLoop:
                 if minutes is not None and time.monotonic() - t0 >= minutes * 60:
                     stopped = "minutes"
                     break
+                self.on_progress(self._plan.progress(self.iteration, time.monotonic() - t0))
                 batch = next(data)
                 torch.manual_seed(hash_seed(sch.seed, self.iteration))
                 try:
@@ -242,6 +259,7 @@ class RunLoop:
                 self.write_previews()
             if self._tb is not None:
                 self._tb.flush()
+            self._saved_plan, self._plan = self._plan.state(time.monotonic() - t0), None
         return RunResult(self.iteration, time.monotonic() - t0, self.history, stopped)
 
     def _all_ranks_mean(self, scal: dict[str, float]) -> dict[str, float]:
@@ -289,6 +307,7 @@ class RunLoop:
         state = {
             "iteration": self.iteration,
             "history": self.history,
+            "plan": self._plan.state(time.monotonic() - self._plan_t0) if self._plan is not None else self._saved_plan,
             **self.extra_state(),
             "torch_rng": torch.get_rng_state().tolist(),
             "saved_at": time.time(),

@@ -29,11 +29,12 @@ from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD, parse_archi, validate
 from facelab.runs.guard import finite_or_raise
 from facelab.runs.loop import Dist, RunLoop, Schedule
+from facelab.runs.plan import budget_lr_factor
 from facelab.runs.preview import preview_grid_png
 from facelab.runs.resume import refuse, refused_changes
 from facelab.train import losses
 from facelab.train.optim import make_optimizer
-from facelab.train.samples import CounterBatchSampler, Folders, PairDataset, load_bank
+from facelab.train.samples import MASK_SOURCES, CounterBatchSampler, Folders, PairDataset, load_bank
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ RESUMABLE = {
     "eyes_mouth_prio", "uniform_yaw", "uniform_expression", "blur_out_mask", "ct_mode", "random_hsv_power", "degrade_prob", "gan_power",
     "true_face_power", "face_style_power", "bg_style_power", "precision", "workers", "preview_every",
     "autosave_minutes", "autosave_iters", "backup_every", "backups_kept", "pretrain", "synthetic_faces",
-    "synthetic_weight", "ada",
+    "synthetic_weight", "ada", "lr_schedule", "final_no_warp", "plan_iters", "mask_source",
 }  # fmt: skip
+LR_SCHEDULES = ("constant", "budget")
 
 
 def resolve_configs(
@@ -97,6 +99,12 @@ class Trainer(RunLoop):
         self.mcfg, self.tcfg, resuming = resolve_configs(self.model_dir, model_cfg, train_cfg, given or set())
         if self.tcfg.synthetic_faces not in ("use", "exclude"):
             raise FacelabError(f"synthetic_faces must be use or exclude, not {self.tcfg.synthetic_faces!r}")
+        if self.tcfg.lr_schedule not in LR_SCHEDULES:
+            raise FacelabError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.tcfg.lr_schedule!r}")
+        if not 0 <= self.tcfg.final_no_warp < 1:
+            raise FacelabError(f"--final-no-warp is a fraction of the run in [0, 1), not {self.tcfg.final_no_warp}")
+        if self.tcfg.mask_source not in MASK_SOURCES:
+            raise FacelabError(f"--mask-source must be one of {', '.join(MASK_SOURCES)}, not {self.tcfg.mask_source!r}")
         if not 0 < self.tcfg.synthetic_weight < math.inf:
             raise FacelabError(f"--synthetic-weight must be a number > 0, not {self.tcfg.synthetic_weight}")
         try:
@@ -107,10 +115,12 @@ class Trainer(RunLoop):
             ensure_writable_dir(self.model_dir, "--model")
         self.family, self.opts = parse_archi(self.mcfg.archi)
         res = self.mcfg.resolution
-        synth = self.tcfg.synthetic_faces == "use"
-        self.src_bank = load_bank(srcs, self.mcfg.face_type, res, synth)
+        synth, masks = self.tcfg.synthetic_faces == "use", self.tcfg.mask_source
+        self.src_bank = load_bank(srcs, self.mcfg.face_type, res, synth, masks)
         self.dst_bank = (
-            self.src_bank if train_cfg.pretrain and srcs == [dst] else load_bank(dst, self.mcfg.face_type, res, synth)
+            self.src_bank
+            if train_cfg.pretrain and srcs == [dst]
+            else load_bank(dst, self.mcfg.face_type, res, synth, masks)
         )
         torch.manual_seed(self.tcfg.seed)
         self.model = SAEHD(self.mcfg).to(self.dist.device, memory_format=torch.channels_last)
@@ -124,6 +134,8 @@ class Trainer(RunLoop):
         self._ddp_model = self._wrap_ddp(self.model)
         self.amp = autocast_dtype(self.tcfg.precision, self.dist.device)
         self._preview_batch = None
+        self._sampler: CounterBatchSampler | None = None
+        self._warp_until: int | None = None  # first iteration drawn without random warp (None: the config's)
         if self.dist.main:
             self.write_config()
 
@@ -217,6 +229,28 @@ class Trainer(RunLoop):
 
     def extra_scalars(self) -> dict[str, float]:
         return {"lr": self.opt.param_groups[0]["lr"]}
+
+    def planned_end(self, iterations: int | None) -> int | None:
+        return self.tcfg.plan_iters or iterations
+
+    def on_progress(self, progress: float) -> None:
+        """The budget schedule's lr, and random warp off for the run's last ``final_no_warp``: from a planned
+        iteration when the plan counts iterations (so a resumed run switches where an uninterrupted one would),
+        else from the batches not yet drawn."""
+        t, plan = self.tcfg, self._plan
+        if t.lr_schedule == "budget":
+            lr = t.lr * budget_lr_factor(progress)
+            for opt in self.optimizers().values():
+                for g in opt.param_groups:
+                    g["lr"] = lr
+        if t.final_no_warp <= 0 or not t.random_warp or plan is None:
+            self._warp_until = None
+        elif plan.end_iter is not None:
+            self._warp_until = plan.start_iter + math.ceil((1 - t.final_no_warp) * (plan.end_iter - plan.start_iter))
+        elif progress >= 1 - t.final_no_warp and self._warp_until is None:
+            self._warp_until = self.iteration
+        if self._sampler is not None:
+            self._sampler.warp_until = self._warp_until
 
     def write_config(self) -> None:
         doc = {
@@ -321,6 +355,8 @@ class Trainer(RunLoop):
     def loader(self) -> DataLoader:
         ds = PairDataset(self.src_bank, self.dst_bank, self._data_cfg())
         sampler = CounterBatchSampler(self.tcfg.batch, self.iteration, self.dist.rank, self.dist.world)
+        sampler.warp_until = self._warp_until
+        self._sampler = sampler
         w = self.tcfg.workers
         return DataLoader(
             ds,

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Sampler
 
 from facelab.config import TrainConfig
 from facelab.errors import FacesetError
-from facelab.faceset.meta import FaceMeta
+from facelab.faceset.meta import FaceMeta, decode_xseg_mask
 from facelab.faceset.store import face_files, read_face
 from facelab.geometry.facetype import PADDING, FaceType, transform_matrix
 from facelab.geometry.openness import openness_bin
@@ -59,9 +59,21 @@ class FaceBank:
 Folders = str | Path | Sequence[str | Path]
 
 
-def load_bank(folders: Folders, face_type: FaceType | str, resolution: int, synthetic: bool = True) -> FaceBank:
+MASK_SOURCES = ("hull", "xseg")  # TrainConfig.mask_source
+
+
+def load_bank(
+    folders: Folders,
+    face_type: FaceType | str,
+    resolution: int,
+    synthetic: bool = True,
+    mask_source: str = "hull",
+) -> FaceBank:
     """Read every face of ``folders`` (one faceset folder or several, pooled into one bank; generated faces only
-    if ``synthetic``), re-crop it to ``face_type`` at ``resolution`` (cubic), and build its masks."""
+    if ``synthetic``), re-crop it to ``face_type`` at ``resolution`` (cubic), and build its masks (``mask_source``:
+    see ``face_mask``; "xseg" needs a stored mask on every face)."""
+    if mask_source not in MASK_SOURCES:
+        raise FacesetError(f"mask_source must be one of {', '.join(MASK_SOURCES)}, not {mask_source!r}")
     face_type = FaceType.parse(face_type) if isinstance(face_type, str) else face_type
     folders = [Path(folders)] if isinstance(folders, str | Path) else [Path(f) for f in folders]
     if not folders:
@@ -83,6 +95,8 @@ def load_bank(folders: Folders, face_type: FaceType | str, resolution: int, synt
         if not faces:
             where = ", ".join(str(f) for f in folders)
             raise FacesetError(f"{where}: every face is synthetic and synthetic faces are excluded")
+    if mask_source == "xseg":
+        _require_xseg(folders, [(folder, path, meta) for folder, path, _, meta in faces])
     n = len(faces)
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     masks = np.empty((n, resolution, resolution), np.uint8)
@@ -98,7 +112,10 @@ def load_bank(folders: Folders, face_type: FaceType | str, resolution: int, synt
             narrower[folder] = narrower.get(folder, 0) + 1
         images[i], m = recrop(img, meta, face_type, resolution)
         lmk = apply_affine(m, meta.landmarks)
-        masks[i] = face_mask(meta, m, resolution) * 255
+        try:
+            masks[i] = np.round(face_mask(meta, m, resolution, mask_source) * 255)
+        except FacesetError as e:  # a damaged stored mask: name the face
+            raise FacesetError(f"{path}: {e}") from e
         em[i] = eyes_mouth_mask((resolution, resolution), lmk) * 255
         yaws[i] = meta.yaw
         expressions[i] = openness_bin(meta.landmarks)
@@ -131,10 +148,28 @@ def recrop(image: np.ndarray, meta: FaceMeta, face_type: FaceType, resolution: i
     return out, m
 
 
-def face_mask(meta: FaceMeta, m: np.ndarray, resolution: int) -> np.ndarray:
-    """The face's training mask in the re-cropped frame: its stored include/exclude polygons if it has any
-    (hand-labelled), else the landmark hull."""
+def _require_xseg(folders: list[Path], faces: list[tuple[Path, Path, FaceMeta]]) -> None:
+    """``--mask-source xseg``: one line naming the first faceset with faces that have no stored mask."""
+    for folder in folders:
+        lacking = [path for f, path, meta in faces if f == folder and meta.xseg_mask is None]
+        if lacking:
+            total = sum(f == folder for f, _, _ in faces)
+            raise FacesetError(
+                f"{folder}: {len(lacking)} of {total} faces have no stored xseg mask (first: {lacking[0].name}); "
+                f"--mask-source xseg needs one on every face: run 'facelab mask apply MASK_MODEL {folder}'"
+            )
+
+
+def face_mask(meta: FaceMeta, m: np.ndarray, resolution: int, source: str = "hull") -> np.ndarray:
+    """The face's training mask in the re-cropped frame, float32 in [0, 1]. ``source`` "hull": its stored
+    include/exclude polygons if it has any (hand-labelled), else the landmark hull; "xseg": its stored mask
+    (``FaceMeta.xseg_mask``, from ``facelab mask apply``), which covers the aligned image at <= 256 px."""
     shape = (resolution, resolution)
+    if source == "xseg":
+        # decoded at the aligned size, so ``m`` (aligned px -> re-crop px) applies as it does to the landmarks
+        aligned = decode_xseg_mask(meta.xseg_mask, meta.size).astype(np.float32) / 255.0
+        out = cv2.warpAffine(aligned, m, shape, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        return np.clip(out, 0.0, 1.0)
     if any(p.get("type") == "include" for p in meta.masks):
         moved = [{**p, "points": apply_affine(m, np.asarray(p["points"], np.float64))} for p in meta.masks]
         return polygon_mask(shape, moved)
@@ -158,7 +193,9 @@ class PairDataset(Dataset):
     def __len__(self) -> int:  # samples are drawn by counter, not by index; this bounds nothing
         return 2**62
 
-    def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, bool]) -> dict[str, torch.Tensor]:
+        """``key``: a sample counter, or (counter, whether random warp is on) from ``CounterBatchSampler``."""
+        k, warp_on = key if isinstance(key, tuple) else (key, self.cfg.random_warp)
         out = {}
         for side_id, (side, bank, flip_ok) in enumerate(
             (("src", self.src, self.cfg.random_src_flip), ("dst", self.dst, self.cfg.random_dst_flip))
@@ -171,7 +208,7 @@ class PairDataset(Dataset):
                 # training uses DFL's cheaper 10 x 5 sliced-OT setting; merge uses 10 x 30
                 opts = {"steps": 10, "directions": 5} if self.cfg.ct_mode == "sot" else {}
                 img = color.transfer(self.cfg.ct_mode, img, ref, rng=rng, **opts)
-            sample = augment(img, bank.masks[i], bank.em_masks[i], self.cfg, flip_ok, rng)
+            sample = augment(img, bank.masks[i], bank.em_masks[i], self.cfg, flip_ok, rng, random_warp=warp_on)
             out.update({f"{side}_{name}": t for name, t in sample.items()})
         return out
 
@@ -237,16 +274,24 @@ def _yaw_bin(yaws: np.ndarray, nbins: int = 128, limit: float = 68.75) -> np.nda
 
 
 def augment(
-    img: np.ndarray, mask: np.ndarray, em: np.ndarray, cfg: TrainConfig, flip_ok: bool, rng: np.random.Generator
+    img: np.ndarray,
+    mask: np.ndarray,
+    em: np.ndarray,
+    cfg: TrainConfig,
+    flip_ok: bool,
+    rng: np.random.Generator,
+    random_warp: bool | None = None,
 ) -> dict[str, torch.Tensor]:
     """DFL's sample recipe: colour (HSV) jitter -> one random affine + flip for all outputs -> random grid warp
-    and degradations on the network input only."""
+    (``random_warp``, default the config's) and degradations on the network input only."""
     size = img.shape[0]
     if cfg.random_hsv_power > 0:
         img = warp.random_hsv(img, cfg.random_hsv_power, rng)
     p = warp.gen_warp_params(size, rng, flip_prob=0.4 if flip_ok else 0.0)
     target = warp.apply_warp(img, p, warp=False, transform=True, flip=True)
-    warped = warp.apply_warp(img, p, warp=cfg.random_warp, transform=True, flip=True)
+    warped = warp.apply_warp(
+        img, p, warp=cfg.random_warp if random_warp is None else random_warp, transform=True, flip=True
+    )
     m = mask.astype(np.float32) / 255.0
     e = em.astype(np.float32) / 255.0
     kw = {
@@ -274,20 +319,23 @@ def _chw(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.clip(img, 0, 1).transpose(2, 0, 1), dtype=np.float32))
 
 
-class CounterBatchSampler(Sampler[list[int]]):
+class CounterBatchSampler(Sampler[list[tuple[int, bool]]]):
     """Batches of global sample counters, starting at ``start_iter``: iteration i, rank r of R takes
-    ``i * batch + r * (batch // R) + [0, batch // R)``."""
+    ``i * batch + r * (batch // R) + [0, batch // R)``, each with whether random warp is on: off from iteration
+    ``warp_until`` on (None = on; the trainer sets it while batches are drawn)."""
 
     def __init__(self, batch: int, start_iter: int = 0, rank: int = 0, world: int = 1) -> None:
         if batch % world:
             raise ValueError(f"batch {batch} is not divisible by the {world} torchrun processes")
         self.batch, self.it, self.rank, self.local = batch, start_iter, rank, batch // world
+        self.warp_until: int | None = None
 
     def __iter__(self):
         it = self.it
         while True:
             base = it * self.batch + self.rank * self.local
-            yield list(range(base, base + self.local))
+            warp = self.warp_until is None or it < self.warp_until
+            yield [(k, warp) for k in range(base, base + self.local)]
             it += 1
 
     def __len__(self) -> int:
