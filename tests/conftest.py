@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from studio_browser import chromium, studio_faces, studio_page  # noqa: F401  (the studio tests' shared fixtures)
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 

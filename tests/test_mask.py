@@ -17,7 +17,7 @@ from facelab.config import ExtractConfig, MaskConfig, ModelConfig, TrainConfig
 from facelab.errors import FacelabError
 from facelab.extract.pipeline import extract
 from facelab.faceset.dfl import _xseg_mask
-from facelab.faceset.meta import FaceMeta, decode_xseg_mask, encode_xseg_mask
+from facelab.faceset.meta import FaceMeta, decode_xseg_mask, embed, encode_xseg_mask, read_meta_bytes
 from facelab.faceset.store import face_files, read_face, read_meta, write_face
 from facelab.geometry.facetype import transform_matrix
 from facelab.geometry.umeyama import apply_affine
@@ -134,6 +134,14 @@ def test_stored_mask_format_round_trips_and_old_files_load(faceset):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     m = decode_xseg_mask(back.xseg_mask)
     assert m.shape == (256, 256) and m.dtype == np.uint8 and m[128, 128] == 255 and m[10, 10] == 0
+    binary = np.zeros((192, 192), bool)  # as 'mask apply' stores it: 8-bit gray 0/255, run-length deflated
+    binary[40:150, 30:170] = True
+    png = base64.b64decode(encode_xseg_mask(binary))
+    assert png[25] == 0 and png[24] == 8  # IHDR: colour type gray, bit depth 8
+    np.testing.assert_array_equal(decode_xseg_mask(encode_xseg_mask(binary)), binary * np.uint8(255))
+    np.testing.assert_array_equal(
+        decode_xseg_mask(encode_xseg_mask(binary)), decode_xseg_mask(encode_xseg_mask(binary * 1.0))
+    )
 
 
 def test_dfl_xseg_mask_is_decoded():
@@ -183,6 +191,34 @@ def test_apply_and_remove_rewrite_metadata_only(tmp_path, faceset):
     assert out.shape == (3, 256, 256) and out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
     rm = remove_masks(lab)
     assert rm.removed == 4 and all(read_meta(p).xseg_mask is None for p in face_files(lab))
+
+
+def test_apply_changes_only_the_metadata_and_stores_the_binarised_prediction(tmp_path, faceset):
+    """JPEG and PNG faces: re-embedding a face's old metadata in the file apply wrote gives back the old file byte
+    for byte (image data untouched), and the stored mask is exactly ``MaskModel.predict`` on the whole-face crop,
+    warped back to the aligned face and binarised at the threshold, with the batches run side by side."""
+    model = tmp_path / "model"
+    train_mask([faceset], model, TINY, iterations=2, generic=True)
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for i, path in enumerate(face_files(faceset)):
+        img, meta = read_face(path)
+        write_face(faces / f"{path.stem}.{'png' if i % 2 else 'jpg'}", img, meta)
+    before = {p.name: p.read_bytes() for p in face_files(faces)}
+    images, metas = zip(*(read_face(faces / name) for name in before))
+    crops, mats = zip(*(recrop(img, meta) for img, meta in zip(images, metas)))
+    pred = load_mask_model(model).predict(np.stack(crops))
+    threads = torch.get_num_threads()
+    res = apply_mask(model, faces, replace(TINY, apply_batch=3))
+    assert res.written == 4 and torch.get_num_threads() == threads
+    for name, img, m, p in zip(before, images, mats, pred):
+        after = (faces / name).read_bytes()
+        assert after != before[name] and embed(after, read_meta_bytes(before[name])) == before[name]
+        side = img.shape[0]
+        warped = cv2.warpAffine(p, m, (side, side), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderValue=0.0)
+        stored = decode_xseg_mask(read_meta_bytes(after).xseg_mask)
+        np.testing.assert_array_equal(stored, np.where(warped >= TINY.threshold, 255, 0).astype(np.uint8))
+        assert 0 < np.count_nonzero(stored) < stored.size
 
 
 def test_bad_mask_models_are_one_line_errors(tmp_path, faceset):

@@ -17,6 +17,7 @@ from facelab.cli.extract import add_extract
 from facelab.cli.faceset import add_faceset
 from facelab.cli.mask import add_mask
 from facelab.cli.merge import add_inspect, add_merge
+from facelab.cli.studio import add_studio
 from facelab.cli.swap import add_swap
 from facelab.cli.train import add_train
 
@@ -36,6 +37,7 @@ _COMMANDS = (
     add_fid,
     add_evaluate,
     add_export,
+    add_studio,
 )
 
 
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(
         dest="command",
         required=True,
-        metavar="{extract,detect,faceset,train,augment,mask,merge,swap,inspect,evaluate,fid,export}",
+        metavar="{extract,detect,faceset,train,augment,mask,merge,swap,inspect,evaluate,fid,export,studio}",
     )
     for add in _COMMANDS:
         add(sub)

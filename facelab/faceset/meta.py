@@ -108,16 +108,23 @@ XSEG_MAX_SIDE = 256
 
 
 def encode_xseg_mask(mask: np.ndarray) -> str:
-    """``FaceMeta.xseg_mask`` for a mask covering the whole aligned image (float in [0, 1] or uint8 0..255): an
-    8-bit gray PNG of at most 256 px a side (area-averaged down), base64 text."""
+    """``FaceMeta.xseg_mask`` for a mask covering the whole aligned image (float in [0, 1], uint8 0..255 or bool):
+    an 8-bit gray PNG of at most 256 px a side (area-averaged down), base64 text. A binary mask (bool, as ``mask
+    apply`` stores) that needs no resize is deflated run-length only: 5x faster than level 9, a few % larger."""
     m = np.asarray(mask)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"a face mask is a square (S, S) array, got {m.shape}")
-    if m.dtype != np.uint8:
+    binary = m.dtype == bool and m.shape[0] <= XSEG_MAX_SIDE
+    if m.dtype == bool:
+        m = m.view(np.uint8) * np.uint8(255)
+    elif m.dtype != np.uint8:
         m = np.round(np.clip(m.astype(np.float32), 0, 1) * 255).astype(np.uint8)
     if m.shape[0] > XSEG_MAX_SIDE:
         m = cv2.resize(m, (XSEG_MAX_SIDE, XSEG_MAX_SIDE), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".png", m, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    if binary:
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    ok, buf = cv2.imencode(".png", m, params)
     if not ok:
         raise FacesetError("could not encode the face mask as PNG")
     return base64.b64encode(buf.tobytes()).decode("ascii")

@@ -53,15 +53,26 @@ def face_pixels(path: Path, unreadable: list[Path], gray: bool = False, side: in
     """The BGR (or grayscale) pixels of a face, resized to ``side`` x ``side`` with area averaging if given; None
     when the file cannot be read or decoded: it is then warned about and appended to ``unreadable`` (safe to call
     from several threads: list.append is atomic)."""
+    read = face_data(path, unreadable, gray)
+    if read is None:
+        return None
+    img = read[1]
+    return img if side is None else cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def face_data(path: Path, unreadable: list[Path], gray: bool = False) -> tuple[bytes, np.ndarray] | None:
+    """The bytes of a face file and its decoded BGR (or grayscale) pixels, from one read (for a command that
+    rewrites the file's metadata); None, warned about and appended to ``unreadable`` as ``face_pixels``."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = path.read_bytes()
     except OSError as e:
         return _skip(path, f"cannot read ({e.strerror or e})", unreadable)
-    why = cut_short(data[:_HEAD].tobytes(), data[-_TAIL:].tobytes())
-    img = None if why else cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    why = cut_short(data[:_HEAD], data[-_TAIL:])
+    flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+    img = None if why else cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if img is None:
         return _skip(path, why or "face image data is corrupt", unreadable)
-    return img if side is None else cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA)
+    return data, img
 
 
 def no_readable_faces(folder: str | Path, unreadable: Sequence[Path]) -> FacesetError:

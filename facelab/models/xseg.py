@@ -138,13 +138,16 @@ def config_from_state(state: dict, where: Path) -> MaskConfig:
 
 
 class MaskModel:
-    """A trained mask network in eval mode."""
+    """A trained mask network in eval mode, its weights and inputs channels-last: oneDNN's convolutions take them
+    as they are (NCHW ones are reordered around every conv), 211 against 158 faces per CPU-second on one thread.
+    The probabilities differ from an NCHW pass by rounding only (< 2e-6): 0 to 2 of 23 M pixels flip at 0.5 on
+    354 faces of person_p1 for three trained models."""
 
     resolution = RESOLUTION
     face_type = "whole_face"
 
     def __init__(self, net: MaskNet, cfg: MaskConfig, name: str, iteration: int) -> None:
-        self.net = net.eval().requires_grad_(False)
+        self.net = net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.cfg, self.name, self.iteration = cfg, name, iteration
 
     @property
@@ -159,7 +162,7 @@ class MaskModel:
     def predict_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, 256, 256) float RGB in [0, 1] on the model's device -> (N, 1, 256, 256) probabilities (for merge,
         where the swapped faces are already tensors)."""
-        return torch.sigmoid(self.net(x.float()))
+        return torch.sigmoid(self.net(x.float().contiguous(memory_format=torch.channels_last)))
 
     def predict(self, images: np.ndarray, batch: int = 16) -> np.ndarray:
         """uint8 (N, 256, 256, 3) RGB aligned whole-face crops -> float32 (N, 256, 256) in [0, 1] (1 = face).
@@ -174,8 +177,8 @@ class MaskModel:
             interp = cv2.INTER_AREA if side > RESOLUTION else cv2.INTER_CUBIC
             imgs = np.stack([cv2.resize(im, (RESOLUTION, RESOLUTION), interpolation=interp) for im in imgs])
         out = np.empty((len(imgs), RESOLUTION, RESOLUTION), np.float32)
-        for s in range(0, len(imgs), batch):
-            x = torch.from_numpy(np.ascontiguousarray(imgs[s : s + batch].transpose(0, 3, 1, 2)))
+        for s in range(0, len(imgs), batch):  # (N, H, W, C) memory seen as NCHW is already channels-last
+            x = torch.from_numpy(np.ascontiguousarray(imgs[s : s + batch])).permute(0, 3, 1, 2)
             x = x.to(self.device).float() / 255.0
             out[s : s + batch] = self.predict_tensor(x)[:, 0].float().cpu().numpy()
         if side != RESOLUTION:
