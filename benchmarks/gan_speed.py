@@ -1,19 +1,28 @@
-"""StyleGAN2-ADA training throughput: kimg/hour at 64 and 128 px, fp32 and bf16, for the ``auto`` config (the
-paper's) and the narrow ``cpu`` config, with the lazy regularisation amortised exactly as training does it.
+"""StyleGAN2-ADA training throughput: kimg/hour at 64 and 128 px, fp32 and bf16, for the ``small`` config (the
+small-data preset: DiffAugment, no path length, narrow nets), the ``cpu`` config and the ``auto`` config (the
+paper's), with the lazy regularisation amortised exactly as training does it; ``--before REV`` also runs revision
+REV's own copy of this script on the same settings and prints before / after side by side.
 
 One iteration's cost depends on which phases run: a plain step (G main, D main, EMA, ADA), +path length every
 4th, +R1 every 16th. Each kind is timed (median of ``--repeat`` after a warm-up) and combined:
     s/iter = plain + (with_pl - plain) / 4 + (with_pl_r1 - with_pl) / 16.
-Runs unchanged on CUDA when a GPU is present (V100/A100 anchors in ../shared/reference/stylegan2-ada-notes.md §8).
+Runs unchanged on CUDA when a GPU is present (V100/A100 anchors in ../shared/reference/stylegan2-ada-notes.md §8);
+the step is asynchronous there, so each timed step ends with a device synchronisation.
 
-Usage: .venv/bin/python benchmarks/gan_speed.py [--repeat 3] [--res 64 128] [--cfg auto cpu] [--faceset DIR]
+Usage: .venv/bin/python benchmarks/gan_speed.py [--repeat 3] [--res 64 128] [--cfg small cpu auto]
+       [--precision fp32 bf16] [--batch N] [--faceset DIR] [--before HEAD]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from dataclasses import replace
@@ -77,18 +86,52 @@ def measure(faceset: Path, work: Path, cfg: GanConfig, repeat: int) -> dict[str,
     }
 
 
+LINE = re.compile(r"^(\S+)\s+(\d+) px (\S+)\s+batch\s+(\d+):.* ([\d.]+) kimg/h")
+
+
+def before(rev: str, a: argparse.Namespace) -> dict[tuple[str, int, str], float]:
+    """kimg/h per (cfg, px, precision) from revision ``rev``'s own gan_speed.py (its code, extracted with ``git
+    archive`` into a temporary folder; the working tree is not touched). Configs it does not know are skipped."""
+    repo = Path(__file__).resolve().parents[1]
+    tar = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True, check=True).stdout
+    out: dict[tuple[str, int, str], float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+            t.extractall(tmp, filter="data")
+        for cfg_name in a.cfg:
+            script = str(Path(tmp) / "benchmarks" / "gan_speed.py")
+            cmd = [sys.executable, script, "--repeat", str(a.repeat), "--res", *map(str, a.res), "--cfg", cfg_name,
+                   "--precision", *a.precision, "--batch", str(a.batch)]  # fmt: skip
+            if a.faceset:
+                cmd += ["--faceset", str(a.faceset)]
+            env = {**os.environ, "PYTHONPATH": tmp}
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, env=env)
+            if r.returncode != 0:
+                print(f"  before ({rev}): cfg {cfg_name} not measured ({r.stderr.strip().splitlines()[-1:]})")
+                continue
+            for line in r.stdout.splitlines():
+                m = LINE.match(line)
+                if m:
+                    print(f"  before ({rev}): {line}", flush=True)
+                    out[(m[1], int(m[2]), m[3])] = float(m[5])
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--res", type=int, nargs="+", default=[64, 128])
-    ap.add_argument("--cfg", nargs="+", default=["auto", "cpu"])
+    ap.add_argument("--cfg", nargs="+", default=["small", "cpu", "auto"])
     ap.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     ap.add_argument("--batch", type=int, default=0, help="override the config's batch (0 = the config's)")
     ap.add_argument("--faceset", type=Path, help="faceset to train on (default: generated from a sample photo)")
+    ap.add_argument("--before", metavar="REV", help="also time git revision REV's code (e.g. HEAD) for comparison")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name() if dev == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}")
+    load = f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" if dev == "cpu" else ""
+    print(f"device: {name}; torch {torch.__version__}{load}")
+    old = before(a.before, a) if a.before else {}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -115,6 +158,12 @@ def main() -> int:
             if "fp32" in got and "bf16" in got:
                 ratio = f"  (bf16 x{got['bf16']['kimg_per_hour'] / got['fp32']['kimg_per_hour']:.2f})"
             print(f"  {cfg_name:5} {res:4} px: {line}{ratio}")
+    if a.before:
+        print(f"\nbefore ({a.before}) / after (this working tree), kimg/hour, same settings:")
+        for c, res, prec, r in rows:
+            was = old.get((c, res, prec))
+            cmp = f"{was:8.2f} -> {r['kimg_per_hour']:8.2f}  x{r['kimg_per_hour'] / was:.2f}" if was else "(new)"
+            print(f"  {c:5} {res:4} px {prec:5}: {cmp}")
     return 0
 
 

@@ -120,38 +120,51 @@ class ExportConfig:
 
 @dataclass
 class GanConfig:
-    """StyleGAN2-ADA generator training (``facelab augment train``). 0 / "" mean "derived from ``cfg``" (see
-    ``facelab.augment.networks.resolve_gan_config``; numbers in ../shared/reference/stylegan2-ada-notes.md §4)."""
+    """StyleGAN2-ADA generator training (``facelab augment train``). 0 / "" / "auto" / -1 mean "derived from
+    ``cfg``" (see ``facelab.augment.networks.resolve_gan_config``; numbers in
+    ../shared/reference/stylegan2-ada-notes.md §4; the small-data preset's sources are cited there)."""
 
     resolution: int = 128  # 32..1024, power of two
-    cfg: str = "auto"  # auto (StyleGAN2-ADA's) | cpu (narrow channels, for CPU-only runs) | stylegan2 | paper256
+    # by-size: small below 5000 real faces (GAN_SMALL_DATA_FACES), else auto | small (few-shot settings: DiffAugment,
+    # no path length, narrower nets; README "Augmentation") | auto (StyleGAN2-ADA's) | cpu (narrow channels, for
+    # CPU-only runs) | stylegan2 | paper256
+    cfg: str = "by-size"
     z_dim: int = 512
     w_dim: int = 512
-    mapping_layers: int = 0  # auto: 2
-    channel_base: int = 0  # auto: 16384 below 512 px, else 32768
-    channel_max: int = 0  # auto: 512
-    batch: int = 0  # total over processes; auto: max(min(world * min(4096 // R, 32), 64), world)
+    mapping_layers: int = 0  # auto/small: 2
+    channel_base: int = 0  # auto: 16384 below 512 px, else 32768; small: 4096
+    channel_max: int = 0  # auto: 512; small: 256
+    batch: int = 0  # total over processes; auto/small: max(min(world * min(4096 // R, 32), 64), world)
     mbstd_group: int = 0  # auto: min(batch per process, 4)
     lr: float = 0.0  # G and D; auto: 0.0025 (0.002 at 1024 px)
-    gamma: float = 0.0  # R1 weight; auto: 0.0002 * R^2 / batch
+    gamma: float = 0.0  # R1 weight; auto: 0.0002 * R^2 / batch; small: that x 1..6.1 as the faceset shrinks
     ema_kimg: float = 0.0  # auto: batch * 10 / 32
     ema_rampup: float = 0.05  # EMA half-life ramp (fraction of images seen); 0 = off; stylegan2/paper256 turn 0.05 off
-    pl_weight: float = 2.0  # path-length regularisation
+    pl_weight: float = -1.0  # path-length regularisation; < 0 = the cfg's: 2, small: 0 (off)
     style_mixing: float = 0.9  # probability
     r1_interval: int = 16  # lazy regularisation intervals
     pl_interval: int = 4
     mirror: bool = True  # dataset x-flips (faces are roughly symmetric)
-    aug: str = "ada"  # ada (adaptive p) | fixed (p held at ada_p) | noaug
+    aug: str = "auto"  # ada (adaptive p) | fixed (p held at ada_p) | noaug; auto = the cfg's: ada, small: noaug
+    # DiffAugment policy on every image D sees (Zhao et al. 2020): comma list of color, translation, cutout; none = off;
+    # auto = the cfg's: none, small: color,translation,cutout
+    diffaug: str = "auto"
     ada_p: float = 0.0  # initial (ada) or constant (fixed) augmentation probability
-    ada_target: float = 0.6  # target of r_t = E[sign(D(real))]
+    ada_target: float = 0.6  # target of r_t = E[sign(D(real))] (the ADA paper's)
     ada_interval: int = 4  # minibatches between p adjustments
     ada_kimg: float = 500.0  # p can move by 1.0 in this many thousand real images
     precision: str = "fp32"  # fp32 | bf16 | auto
+    # half: fp16 weights + bf16 Adam second moments (first moments are not stored: with Adam's beta1 = 0 the next
+    # step overwrites them), restored to fp32, resumes closely but not bit-exactly; fp32: exact resume (resumable)
+    checkpoint_precision: str = "half"
     seed: int = 0
     workers: int = 0  # data-loading processes (images are preloaded; augmentation is on the tensor side)
     preview_every: int = 200  # iterations between preview grids (resumable)
     autosave_minutes: float = 3.0  # (resumable)
     autosave_iters: int = 0  # also save every N iterations; 0 = by time only (resumable)
+
+
+GAN_SMALL_DATA_FACES = 5000  # cfg by-size: fewer real faces than this train with the small-data preset
 
 
 @dataclass

@@ -33,11 +33,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from facelab.config import GanConfig
+from facelab.config import GAN_SMALL_DATA_FACES, GanConfig
+from facelab.imaging.diffaugment import parse_policy
 
-GAN_CFGS = ("auto", "cpu", "stylegan2", "paper256")
+GAN_CFGS = ("by-size", "small", "auto", "cpu", "stylegan2", "paper256")
 CONV_CLAMP = 256  # activation clamp after every conv of G and D (StyleGAN2-ADA's conv_clamp)
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of a leaky ReLU(0.2) layer at about 1
+DIFFAUG_POLICY = "color,translation,cutout"  # Zhao et al. 2020's default policy (their low-shot runs use it)
+# R1 strength for few faces: the ADA heuristic 0.0002 R^2 / batch (stylegan2-ada train.py, cfg auto) is scaled up as
+# the faceset shrinks, log-linearly in the number of faces from x1 at GAN_SMALL_DATA_FACES to x LOW_SHOT_GAMMA_SCALE
+# at LOW_SHOT_FACES and below. The end point is the DiffAugment authors' low-shot setting (their StyleGAN2-ADA-based
+# PyTorch port, cfg low_shot: gamma 10 at 256 px, batch 8, for 100-image sets), where the heuristic would give
+# 0.0002 * 256^2 / 8 = 1.6384. The interpolation between the two published settings is ours.
+LOW_SHOT_FACES = 100
+LOW_SHOT_GAMMA_SCALE = 10 / (0.0002 * 256**2 / 8)  # 6.10
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -49,14 +58,33 @@ def _check_resolution(res: int, lo: int, hi: int) -> None:
         raise ValueError(f"GAN resolution {res!r}: must be a power of two in [{lo}, {hi}]")
 
 
-def resolve_gan_config(cfg: GanConfig, world: int = 1) -> GanConfig:
-    """A copy of ``cfg`` with every 0 field filled from the preset ``cfg.cfg`` (notes §4); ``world`` = processes.
+def gamma_scale(faces: int) -> float:
+    """The small-data R1 factor for a faceset of ``faces`` real faces (see ``LOW_SHOT_GAMMA_SCALE``): 1 at
+    ``GAN_SMALL_DATA_FACES`` and above, ``LOW_SHOT_GAMMA_SCALE`` at ``LOW_SHOT_FACES`` and below, log-linear between."""
+    t = math.log(GAN_SMALL_DATA_FACES / max(faces, 1)) / math.log(GAN_SMALL_DATA_FACES / LOW_SHOT_FACES)
+    return float(LOW_SHOT_GAMMA_SCALE ** min(max(t, 0.0), 1.0))
 
-    ``batch`` is the total over all processes. Derived fields (``mbstd_group``; for auto/cpu also ``gamma`` and
-    ``ema_kimg``) follow the final batch, so a user batch moves them unless they are set too (NVlabs' train.py keeps
-    the preset batch's gamma). ``ema_rampup`` left at its dataclass default (0.05) becomes the preset's (0 = off for
-    stylegan2/paper256); any other value is kept. Presets: auto = StyleGAN2-ADA's; cpu = auto with narrow channels
-    (base 4096, max 256) and batch 16; stylegan2 = config F; paper256 = the ADA paper's 256-px setting.
+
+def choose_cfg(cfg: str, faces: int | None) -> str:
+    """The preset ``cfg`` names: ``by-size`` is ``small`` for fewer than ``GAN_SMALL_DATA_FACES`` real faces, else
+    ``auto`` (also ``auto`` when the faceset size is not known); any other name is itself."""
+    if cfg != "by-size":
+        return cfg
+    return "small" if faces is not None and faces < GAN_SMALL_DATA_FACES else "auto"
+
+
+def resolve_gan_config(cfg: GanConfig, world: int = 1, faces: int | None = None) -> GanConfig:
+    """A copy of ``cfg`` with every derived field filled from the preset ``cfg.cfg`` (notes §4); ``world`` =
+    processes, ``faces`` = real faces the generator learns (picks the preset of ``by-size`` and small's gamma).
+
+    The result names the preset it used (``by-size`` becomes ``small`` or ``auto``). 0 fields, and ``aug`` /
+    ``diffaug`` "auto" and a negative ``pl_weight``, take the preset's value; anything else the user set wins.
+    ``batch`` is the total over all processes. Derived fields (``mbstd_group``; for auto/cpu/small also ``gamma``
+    and ``ema_kimg``) follow the final batch, so a user batch moves them unless they are set too (NVlabs' train.py
+    keeps the preset batch's gamma). ``ema_rampup`` left at its dataclass default (0.05) becomes the preset's (0 =
+    off for stylegan2/paper256); any other value is kept. Presets: auto = StyleGAN2-ADA's; cpu = auto with narrow
+    channels (base 2048, max 128) and batch 16; stylegan2 = config F; paper256 = the ADA paper's 256-px setting;
+    small = the few-shot settings below (every one with its source).
     """
     res = cfg.resolution
     _check_resolution(res, 32, 1024)
@@ -64,9 +92,12 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1) -> GanConfig:
         raise ValueError(f"unknown GAN cfg {cfg.cfg!r}; valid: {', '.join(GAN_CFGS)}")
     if world < 1:
         raise ValueError(f"world {world}: must be >= 1")
+    name = choose_cfg(cfg.cfg, faces)
 
     spec: dict[str, float]
-    if cfg.cfg == "auto":
+    aug, diffaug, pl_weight = "ada", "none", 2.0  # StyleGAN2-ADA's defaults (notes §3, §6)
+    gamma_factor = 1.0
+    if name == "auto":
         spec = dict(
             mapping_layers=2,
             channel_base=16384 if res < 512 else 32768,
@@ -75,9 +106,31 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1) -> GanConfig:
             lr=0.002 if res >= 1024 else 0.0025,
             ema_rampup=0.05,
         )
-    elif cfg.cfg == "cpu":
+    elif name == "small":
+        spec = dict(
+            # 2 layers: StyleGAN2-ADA's auto and cifar configs, and the DiffAugment authors' low_shot config
+            mapping_layers=2,
+            # half of auto's feature maps at <= 16 px, a quarter above (4096 // r, at most 256): FastGAN (Liu et al.
+            # 2021) shows a light network is enough for few-shot sets; ours, so that a resumable half-precision
+            # checkpoint stays under 60 MiB at 128 px (50 MiB) and a kimg costs less
+            channel_base=4096,
+            channel_max=256,
+            # batch, lr, EMA half-life (batch * 10 / 32 kimg) and its 5 % ramp-up: StyleGAN2-ADA's auto config
+            batch=max(min(world * min(4096 // res, 32), 64), world),
+            lr=0.002 if res >= 1024 else 0.0025,
+            ema_rampup=0.05,
+        )
+        # DiffAugment color,translation,cutout on reals and fakes, ADA off: what the DiffAugment authors' port does
+        # when DiffAugment is on (ADA's own target 0.6 stays the default of --aug ada)
+        aug, diffaug = "noaug", DIFFAUG_POLICY
+        # path length off: StyleGAN2-ADA's cifar config turns it off too, and it is the costliest phase (G's double
+        # backward, on half the batch every 4th step)
+        pl_weight = 0.0
+        # R1 by resolution (ADA's heuristic, below) and faceset size (gamma_scale)
+        gamma_factor = gamma_scale(faces if faces is not None else GAN_SMALL_DATA_FACES)
+    elif name == "cpu":
         spec = dict(mapping_layers=2, channel_base=2048, channel_max=128, batch=16, lr=0.0025, ema_rampup=0.05)
-    elif cfg.cfg == "stylegan2":
+    elif name == "stylegan2":
         spec = dict(mapping_layers=8, channel_base=32768, channel_max=512, batch=32, mbstd_group=4, lr=0.002)
         spec.update(gamma=10.0, ema_kimg=10.0, ema_rampup=0.0)
     else:  # paper256
@@ -87,19 +140,28 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1) -> GanConfig:
     batch = cfg.batch or spec["batch"]
     if batch % world:
         raise ValueError(f"GAN batch {batch} is not divisible by {world} processes; set batch explicitly")
-    if "mbstd_group" not in spec:  # auto/cpu: batch-derived fields
-        spec.update(mbstd_group=min(batch // world, 4), gamma=0.0002 * res * res / batch, ema_kimg=batch * 10 / 32)
+    if "mbstd_group" not in spec:  # auto/cpu/small: batch-derived fields
+        gamma = 0.0002 * res * res / batch * gamma_factor
+        spec.update(mbstd_group=min(batch // world, 4), gamma=gamma, ema_kimg=batch * 10 / 32)
 
     derived = ("mapping_layers", "channel_base", "channel_max", "mbstd_group", "lr", "gamma", "ema_kimg")
     default_rampup = next(f.default for f in dataclasses.fields(GanConfig) if f.name == "ema_rampup")
     out = dataclasses.replace(
         cfg,
+        cfg=name,
         z_dim=cfg.z_dim or 512,
         w_dim=cfg.w_dim or 512,
         batch=batch,
         **{k: getattr(cfg, k) or spec[k] for k in derived},  # a non-zero user value wins
         ema_rampup=spec["ema_rampup"] if cfg.ema_rampup == default_rampup else cfg.ema_rampup,
+        aug=aug if cfg.aug == "auto" else cfg.aug,
+        diffaug=diffaug if cfg.diffaug == "auto" else (",".join(parse_policy(cfg.diffaug)) or "none"),
+        pl_weight=pl_weight if cfg.pl_weight < 0 else cfg.pl_weight,
     )
+    if out.aug not in ("ada", "fixed", "noaug"):
+        raise ValueError(f"aug must be ada, fixed, noaug or auto, not {out.aug!r}")
+    if out.checkpoint_precision not in ("half", "fp32"):
+        raise ValueError(f"checkpoint_precision must be half or fp32, not {out.checkpoint_precision!r}")
     group = min(out.mbstd_group, batch // world)  # what MinibatchStd will use
     if (batch // world) % group:
         raise ValueError(f"per-process batch {batch // world} is not a multiple of the minibatch-stddev group {group}")

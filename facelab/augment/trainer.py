@@ -3,7 +3,17 @@
 One iteration = the four phases of StyleGAN2-ADA's loop on one minibatch: G main (non-saturating logistic),
 G path-length regularisation every ``pl_interval`` steps, D main (logistic on augmented reals and fakes), D R1
 every ``r1_interval`` steps (lazy: the penalty is scaled by the interval and Adam's lr/beta are corrected), then
-the generator EMA and the ADA controller. Numbers: ../shared/reference/stylegan2-ada-notes.md §3-§6.
+the generator EMA and the ADA controller. Numbers: ../shared/reference/stylegan2-ada-notes.md §3-§6. Every image D
+sees goes through DiffAugment (``cfg.diffaug``, Zhao et al. 2020) and then ADA's pipe (``cfg.aug``), each when on;
+facesets under 5,000 faces get the small-data preset (``networks.resolve_gan_config``).
+
+Speed: R1 and path length take the gradient w.r.t. the images / ws only (``torch.autograd.grad`` with those inputs
+runs no weight-gradient kernels in the first pass; tested). With ADA off, a step has fixed shapes and never waits
+for the host on CUDA: latents, noise, style-mixing cut-offs and DiffAugment's parameters are drawn on the device,
+reals arrive by a pinned, non-blocking copy, losses are returned as tensors and read back every ``log_every``
+iterations by ``RunLoop``, and a non-finite loss is handled as StyleGAN2-ADA does it (NaN gradients become 0; with
+Adam's beta1 = 0 that leaves the weights as they were), counted when the losses are read back. ADA's pipe draws
+its parameters on the host and works on the images it changes, so with ``aug=ada`` the step syncs.
 
 The run machinery (limits, atomic checkpoints, exact resume, TensorBoard, previews) is the swap trainer's
 ``RunLoop``. Under torchrun each rank takes its slice of the global batch and gradients are averaged by hand
@@ -31,15 +41,15 @@ import torch.distributed as dist
 from facelab import __version__
 from facelab.augment import losses
 from facelab.augment.networks import Generator, build_networks, param_counts, resolve_gan_config
-from facelab.config import GanConfig
+from facelab.config import GAN_SMALL_DATA_FACES, GanConfig
 from facelab.errors import FacelabError, FacesetError
 from facelab.faceset.store import face_files, read_face
 from facelab.imaging.ada import AdaController, AugmentPipe
+from facelab.imaging.diffaugment import apply_diff_augment, parse_policy, sample_params
 from facelab.io import checkpoint
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.io.paths import refuse_overlap
 from facelab.models.precision import autocast_dtype
-from facelab.runs.guard import finite_or_raise
 from facelab.runs.loop import Dist, RunLoop, Schedule, hash_seed
 from facelab.runs.preview import preview_grid_png
 from facelab.runs.resume import resumed
@@ -47,8 +57,10 @@ from facelab.runs.resume import resumed
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-RESUMABLE = {"precision", "workers", "preview_every", "autosave_minutes", "autosave_iters"}
+RESUMABLE = {"precision", "workers", "preview_every", "autosave_minutes", "autosave_iters", "checkpoint_precision"}
 PREVIEW_SEED = 123_456  # fixed latents: the preview grid shows the same faces at every iteration
+LOG_EVERY_CUDA = 20  # iterations whose losses are read back from the GPU together (one sync instead of 20)
+FP16_MAX = 65504.0  # largest finite float16: a tensor beyond it is stored in fp32
 
 
 def load_reals(faceset: str | Path, resolution: int) -> np.ndarray:
@@ -85,26 +97,85 @@ def _sanitize_grads(params: Sequence[torch.nn.Parameter], d: Dist) -> None:
         torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
-def lazy_adam(params: Any, lr: float, interval: int) -> torch.optim.Adam:
-    """Adam with StyleGAN2's lazy-regularisation correction: lr * k/(k+1), beta2 ** (k/(k+1))."""
+def lazy_adam(params: Any, lr: float, interval: int, fused: bool = False) -> torch.optim.Adam:
+    """Adam with StyleGAN2's lazy-regularisation correction: lr * k/(k+1), beta2 ** (k/(k+1)). ``fused``: one
+    kernel for all parameters (CUDA and CPU)."""
     r = interval / (interval + 1) if interval > 0 else 1.0
-    return torch.optim.Adam(params, lr=lr * r, betas=(0.0, 0.99**r), eps=1e-8)
+    return torch.optim.Adam(params, lr=lr * r, betas=(0.0, 0.99**r), eps=1e-8, fused=fused or None)
 
 
-def resolve_run_config(gan_dir: Path, cfg: GanConfig, given: set[str], world: int) -> tuple[GanConfig, bool]:
-    """This run's config: a new folder takes ``cfg`` (resolved); an existing one keeps its own, with the resumable
-    options in ``given`` overridden; anything else that differs is refused."""
+def saved_resolution(gan_dir: Path, default: int) -> int:
+    """The resolution of the run saved in ``gan_dir`` (``default`` for a new folder or an unreadable config, which
+    ``resolve_run_config`` reports)."""
+    try:
+        return int(json.loads((gan_dir / CONFIG_FILE).read_text())["gan"]["resolution"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+
+
+def resolve_run_config(
+    gan_dir: Path, cfg: GanConfig, given: set[str], world: int, faces: int | None = None
+) -> tuple[GanConfig, bool]:
+    """This run's config: a new folder takes ``cfg`` resolved for ``faces`` real faces; an existing one keeps its
+    own, with the resumable options in ``given`` overridden; anything else that differs is refused."""
     path = gan_dir / CONFIG_FILE
     if not path.exists():
         try:
-            return resolve_gan_config(cfg, world), False
+            return resolve_gan_config(cfg, world, faces), False
         except ValueError as e:
             raise FacelabError(str(e)) from e
     try:
-        old = GanConfig(**json.loads(path.read_text())["gan"])
+        saved = json.loads(path.read_text())["gan"]
+        old = GanConfig(**{"diffaug": "none", "checkpoint_precision": "fp32", **saved})  # runs from before these
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FacelabError(f"{path}: not a facelab generator config ({e})") from e
+    if cfg.cfg == "by-size":  # the default picks a preset; the saved run names the one it picked
+        given = given - {"cfg"}
     return resumed(old, cfg, given, RESUMABLE, gan_dir, "--out"), True
+
+
+def pack_half(ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
+    """A copy of ``ck`` at about a third of its size: fp32 weights and buffers as fp16 (those beyond fp16's range
+    stay fp32), Adam's second moments as bf16 (fp32's range: squared gradients can be far below fp16's), Adam's
+    first moments left out where beta1 is 0 (the next step overwrites them). The live tensors are not touched."""
+    model = {k: v.half() if _fits_fp16(v) else v for k, v in ck.model.items()}
+    opts = {}
+    for name, sd in ck.optimizers.items():
+        beta1 = {i: g["betas"][0] for g in sd["param_groups"] for i in g["params"] if "betas" in g}
+        state = {}
+        for idx, st in sd["state"].items():
+            st = {k: v for k, v in st.items() if not (k == "exp_avg" and beta1.get(idx) == 0.0)}
+            if "exp_avg_sq" in st:
+                st["exp_avg_sq"] = st["exp_avg_sq"].to(torch.bfloat16)
+            state[idx] = st
+        opts[name] = {**sd, "state": state}
+    return checkpoint.Checkpoint(model, opts, {**ck.state, "checkpoint_precision": "half"})
+
+
+def _fits_fp16(t: torch.Tensor) -> bool:
+    """An fp32 tensor whose values fp16 holds (finite, within its range)."""
+    if t.dtype != torch.float32 or t.numel() == 0:
+        return False
+    return bool(t.isfinite().all()) and float(t.abs().max()) <= FP16_MAX
+
+
+def unpack_half(ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
+    """A checkpoint of :func:`pack_half` as fp32 weights and full Adam state (first moments back as zeros); any
+    other checkpoint unchanged."""
+    if ck.state.get("checkpoint_precision") != "half":
+        return ck
+    model = {k: v.float() if v.dtype in (torch.float16, torch.bfloat16) else v for k, v in ck.model.items()}
+    opts = {}
+    for name, sd in ck.optimizers.items():
+        state = {}
+        for idx, st in sd["state"].items():
+            st = dict(st)
+            if "exp_avg_sq" in st:
+                st["exp_avg_sq"] = st["exp_avg_sq"].float()
+                st.setdefault("exp_avg", torch.zeros_like(st["exp_avg_sq"]))
+            state[idx] = st
+        opts[name] = {**sd, "state": state}
+    return checkpoint.Checkpoint(model, opts, ck.state)
 
 
 class GanTrainer(RunLoop):
@@ -125,13 +196,19 @@ class GanTrainer(RunLoop):
         refuse_overlap({"faceset": faceset, "--init generator": init_from}, {"--out": self.model_dir})
         if self.dist.main:
             ensure_writable_dir(self.model_dir, "--out")
-        self.cfg, resuming = resolve_run_config(self.model_dir, cfg, given or set(), self.dist.world)
+        self.reals = load_reals(faceset, saved_resolution(self.model_dir, cfg.resolution))
+        self.cfg, resuming = resolve_run_config(self.model_dir, cfg, given or set(), self.dist.world, len(self.reals))
         c = self.cfg
         if c.batch % self.dist.world:
             raise FacelabError(f"batch {c.batch} does not split over {self.dist.world} processes")
         if c.aug not in ("ada", "fixed", "noaug"):
             raise FacelabError(f"aug must be ada, fixed or noaug, not {c.aug!r}")
-        self.reals = load_reals(faceset, c.resolution)
+        if c.checkpoint_precision not in ("half", "fp32"):
+            raise FacelabError(f"checkpoint precision must be half or fp32, not {c.checkpoint_precision!r}")
+        try:
+            self.policy = parse_policy(c.diffaug)
+        except ValueError as e:
+            raise FacelabError(str(e)) from e
         dev = self.dist.device
         torch.manual_seed(c.seed)
         g, d = build_networks(c)
@@ -141,10 +218,15 @@ class GanTrainer(RunLoop):
         self.ada = (
             AdaController(self.pipe, c.ada_target, c.ada_interval, c.ada_kimg, c.batch) if c.aug == "ada" else None
         )
-        self.opt_G = lazy_adam(self.G.parameters(), c.lr, c.pl_interval if c.pl_weight > 0 else 0)
-        self.opt_D = lazy_adam(self.D.parameters(), c.lr, c.r1_interval if c.gamma > 0 else 0)
+        # fused Adam: one kernel for all parameters, and its step counter stays on the device (the default
+        # implementation reads it on the host for every parameter); on this 2-core CPU it is ~7x faster too
+        fused = dev.type in ("cuda", "cpu")
+        self.opt_G = lazy_adam(self.G.parameters(), c.lr, c.pl_interval if c.pl_weight > 0 else 0, fused)
+        self.opt_D = lazy_adam(self.D.parameters(), c.lr, c.r1_interval if c.gamma > 0 else 0, fused)
         self.pl_mean = torch.zeros((), device=dev)
         self.amp = autocast_dtype(c.precision, dev)
+        self.log_every = LOG_EVERY_CUDA if dev.type == "cuda" else 1
+        self._diffaug_gen = torch.Generator(device=dev) if self.policy else None
         self.iteration, self.history = 0, {}
         self._last = {"ada_p": float(c.ada_p)}  # the controller's latest p and r_t, logged every iteration
         if resuming:
@@ -158,6 +240,7 @@ class GanTrainer(RunLoop):
             self._init_from(Path(init_from))
         self._preview_z: torch.Tensor | None = None
         if self.dist.main:
+            log.info("generator: %s", settings_line(c, len(self.reals)))
             self.write_config()
 
     def _init_from(self, src: Path) -> None:
@@ -180,6 +263,12 @@ class GanTrainer(RunLoop):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_G, "D": self.opt_D}
 
+    def pack_checkpoint(self, ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
+        return pack_half(ck) if self.cfg.checkpoint_precision == "half" else ck
+
+    def unpack_checkpoint(self, ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
+        return unpack_half(ck)
+
     def extra_state(self) -> dict[str, Any]:
         return {
             "gan": asdict(self.cfg),
@@ -195,6 +284,7 @@ class GanTrainer(RunLoop):
             "gan": asdict(self.cfg),
             "facelab_version": __version__,
             "reals": len(self.reals),
+            "settings": settings_line(self.cfg, len(self.reals)),
             "param_counts": {"G": param_counts(self.G), "D": param_counts(self.D)},
         }
         write_atomic(self.model_dir / CONFIG_FILE, json.dumps(doc, indent=1).encode())
@@ -212,9 +302,11 @@ class GanTrainer(RunLoop):
     # --- data --------------------------------------------------------------------------------------------------
 
     def loader(self) -> Iterator[torch.Tensor]:
-        """This rank's reals for iteration i: a pure function of (seed, i); x-flipped half the time with mirror."""
+        """This rank's reals for iteration i, uint8 [B,3,R,R] (pinned for a non-blocking copy on CUDA): a pure
+        function of (seed, i); x-flipped half the time with mirror. ``step`` scales them to [-1, 1]."""
         c, n = self.cfg, len(self.reals)
         it = self.iteration
+        pin = self.dist.device.type == "cuda"
         while True:
             rng = np.random.default_rng([c.seed, it, 11])
             idx = rng.integers(0, n, c.batch)
@@ -222,26 +314,29 @@ class GanTrainer(RunLoop):
             sl = _rank_slice(c.batch, self.dist)
             imgs = self.reals[idx[sl]]
             imgs = np.where(flip[sl, None, None, None], imgs[:, :, ::-1], imgs)
-            yield torch.from_numpy(np.ascontiguousarray(imgs.transpose(0, 3, 1, 2))).float() / 127.5 - 1
+            batch = torch.from_numpy(np.ascontiguousarray(imgs.transpose(0, 3, 1, 2)))
+            yield batch.pin_memory() if pin else batch
             it += 1
 
     # --- one iteration -----------------------------------------------------------------------------------------
 
     def _latents(self, n: int) -> torch.Tensor:
-        """The global batch's latents (same on every rank, seeded per iteration), this rank's slice."""
-        z = torch.randn(n, self.G.z_dim)
-        return z[_rank_slice(n, self.dist)].to(self.dist.device)
+        """The global batch's latents (same on every rank, seeded per iteration, drawn on the device), this rank's
+        slice."""
+        z = torch.randn(n, self.G.z_dim, device=self.dist.device)
+        return z[_rank_slice(n, self.dist)]
 
     def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """G on ``n`` (global) fresh latents with style mixing: a second latent fills the ws after a random
-        crossover. Every random draw is global-batch sized and sliced, so ranks split one process's batch."""
+        crossover (drawn on the device: no host round trip). Every random draw is global-batch sized and sliced,
+        so ranks split one process's batch."""
         ws = self.G.mapping(self._latents(n), update_emas=True)
         if self.cfg.style_mixing > 0:
-            k = ws.shape[1]
-            cut = torch.randint(1, k, ())
-            cut = torch.where(torch.rand(()) < self.cfg.style_mixing, cut, torch.full_like(cut, k))
+            k, dev = ws.shape[1], ws.device
+            cut = torch.randint(1, k, (), device=dev)
+            cut = torch.where(torch.rand((), device=dev) < self.cfg.style_mixing, cut, torch.full_like(cut, k))
             ws2 = self.G.mapping(self._latents(n), update_emas=False)
-            later = torch.arange(k, device=ws.device)[None, :, None] >= cut.to(ws.device)
+            later = torch.arange(k, device=dev)[None, :, None] >= cut
             ws = torch.where(later, ws2, ws)
         return self.G.synthesis(ws), ws
 
@@ -255,8 +350,19 @@ class GanTrainer(RunLoop):
         g.manual_seed(hash_seed(self.cfg.seed, self.iteration * 64 + self.dist.rank * 4 + phase))
         return g
 
+    def _diffaug_params(self, n: int, phase: int) -> torch.Tensor:
+        """DiffAugment's uniforms for this rank's ``n`` images: the global batch's, drawn on the device from a
+        generator seeded by (seed, iteration, phase), then sliced, so ranks augment as one process would."""
+        assert self._diffaug_gen is not None
+        self._diffaug_gen.manual_seed(hash_seed(self.cfg.seed, (self.iteration * 8 + phase) * 2 + 1))
+        u = sample_params(n * self.dist.world, self.dist.device, self._diffaug_gen)
+        return u[_rank_slice(n * self.dist.world, self.dist)]
+
     def _d(self, img: torch.Tensor, phase: int) -> torch.Tensor:
-        """D on ADA-augmented images (the pipe is differentiable: G's gradient and R1 pass through it)."""
+        """D on augmented images: DiffAugment, then ADA's pipe, each when on. Both are differentiable, so G's
+        gradient and R1 pass through them; reals and fakes get the same transforms (with their own draws)."""
+        if self.policy:
+            img = apply_diff_augment(img, self._diffaug_params(img.shape[0], phase), self.policy)
         if self.pipe is not None:
             img = self.pipe(img.float(), generator=self._aug_generator(phase))
         return self.D(img).float()
@@ -265,11 +371,13 @@ class GanTrainer(RunLoop):
         dev = self.dist.device
         return torch.autocast(dev.type, dtype=self.amp or torch.float32, enabled=self.amp is not None)
 
-    def step(self, batch: torch.Tensor) -> dict[str, float]:
+    def step(self, batch: torch.Tensor) -> dict[str, float | torch.Tensor]:
+        """One iteration on a uint8 batch of reals; the losses come back as 0-dim tensors (``RunLoop`` reads them
+        every ``log_every`` iterations). Nothing here reads a device value on the host unless ADA is on."""
         c, dev = self.cfg, self.dist.device
-        real = batch.to(dev)
+        real = batch.to(dev, non_blocking=True).float() / 127.5 - 1
         b = c.batch
-        scal: dict[str, float] = {}
+        scal: dict[str, float | torch.Tensor] = {}
 
         # G main (+ lazy path-length regularisation)
         self.G.requires_grad_(True)
@@ -278,10 +386,9 @@ class GanTrainer(RunLoop):
         with self._autocast():
             fake, _ = self._generate(b)
             loss_g = losses.g_nonsaturating_loss(self._d(fake, 0))
-        finite_or_raise({"G": loss_g})
         self.opt_G.zero_grad(set_to_none=True)
         loss_g.backward()
-        scal["G"] = float(loss_g.detach())
+        scal["G"] = loss_g.detach()
         if c.pl_weight > 0 and self.iteration % c.pl_interval == 0:
             scal["pl"] = self._path_length_step(max(self.dist.world, b // 2))
         _sanitize_grads(list(self.G.parameters()), self.dist)
@@ -297,12 +404,11 @@ class GanTrainer(RunLoop):
             logits_fake = self._d(fake.detach(), 1)
             logits_real = self._d(real, 2)
             loss_d = losses.d_logistic_loss(logits_real, logits_fake)
-        finite_or_raise({"D": loss_d})
         self.opt_D.zero_grad(set_to_none=True)
         loss_d.backward()
-        scal["D"] = float(loss_d.detach())
-        scal["D_real"] = float(logits_real.detach().mean())
-        scal["D_fake"] = float(logits_fake.detach().mean())
+        scal["D"] = loss_d.detach()
+        scal["D_real"] = logits_real.detach().mean()
+        scal["D_fake"] = logits_fake.detach().mean()
         if c.gamma > 0 and self.iteration % c.r1_interval == 0:
             scal["r1"] = self._r1_step(real)
         _sanitize_grads(list(self.D.parameters()), self.dist)
@@ -310,37 +416,40 @@ class GanTrainer(RunLoop):
 
         self._update_ema()
         if self.ada is not None:
-            self.ada.accumulate(self._all_ranks(logits_real.detach()))
+            self.ada.accumulate(torch.nan_to_num(self._all_ranks(logits_real.detach())))
             adj = self.ada.step()
             if adj is not None:
                 self._last = {k: float(v) for k, v in adj.items()}
         scal.update(self._last)
         if self.ada is None and self.pipe is not None:
-            scal["ada_p"] = float(self.pipe.p)
+            scal["ada_p"] = float(c.ada_p)
         return scal
 
-    def _path_length_step(self, n: int) -> float:
-        """Path-length regularisation on ``n`` (global) latents: |J_w^T y| should stay at its running mean."""
+    def _path_length_step(self, n: int) -> torch.Tensor:
+        """Path-length regularisation on ``n`` (global) latents: |J_w^T y| should stay at its running mean. The
+        first gradient is taken w.r.t. the ws alone (no weight gradients), the penalty's backward reaches G."""
         c, r = self.cfg, self.cfg.resolution
         self._reseed(1)
-        y = torch.randn(n, 3, r, r)[_rank_slice(n, self.dist)].to(self.dist.device) / r  # unit-norm per pixel count
+        y = torch.randn(n, 3, r, r, device=self.dist.device)[_rank_slice(n, self.dist)] / r  # unit-norm per pixel
         with self._autocast():
             img, ws = self._generate(n)
         lengths = losses.path_lengths(img.float(), ws, y)
-        self.pl_mean.copy_(losses.path_length_mean(self.pl_mean, self._all_ranks(lengths.detach())))
+        new_mean = losses.path_length_mean(self.pl_mean, self._all_ranks(lengths.detach()))
+        self.pl_mean.copy_(torch.where(new_mean.isfinite(), new_mean, self.pl_mean))  # a NaN step leaves it be
         penalty = losses.path_length_penalty(lengths, self.pl_mean)
         losses.path_length_loss(penalty, c.pl_weight, c.pl_interval).backward()
-        return float(penalty.detach())
+        return penalty.detach()
 
-    def _r1_step(self, real: torch.Tensor) -> float:
-        """R1 on the un-augmented reals (the gradient flows back through the augmentation pipe)."""
+    def _r1_step(self, real: torch.Tensor) -> torch.Tensor:
+        """R1 on the un-augmented reals (the gradient flows back through the augmentations); the first gradient is
+        taken w.r.t. the images alone (no weight gradients), the penalty's backward reaches D."""
         c = self.cfg
         x = real.detach().requires_grad_(True)
         with self._autocast():
             logits = self._d(x, 3)
         penalty = losses.r1_penalty(x, logits)
         losses.r1_loss(penalty, c.gamma, c.r1_interval).backward()
-        return float(penalty.detach())
+        return penalty.detach()
 
     def _all_ranks(self, t: torch.Tensor) -> torch.Tensor:
         if self.dist.world == 1:
@@ -356,8 +465,8 @@ class GanTrainer(RunLoop):
         if c.ema_rampup > 0:
             ema_nimg = min(ema_nimg, (self.iteration + 1) * c.batch * c.ema_rampup)
         beta = 0.5 ** (c.batch / max(ema_nimg, 1e-8))
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.copy_(p.lerp(p_ema, beta))
+        # p_ema <- p + beta (p_ema - p), all parameters in one kernel launch per step (foreach)
+        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
@@ -385,6 +494,23 @@ class GanTrainer(RunLoop):
         write_atomic(self.model_dir / "preview.png", png)
         (self.model_dir / "previews").mkdir(exist_ok=True)
         write_atomic(self.model_dir / "previews" / f"iter_{self.iteration:08d}.png", png)
+
+
+def settings_line(c: GanConfig, reals: int) -> str:
+    """The resolved config in one line: which preset and why, and the settings the small-data preset changes."""
+    why = ""
+    if c.cfg == "small":
+        why = f" (fewer than {GAN_SMALL_DATA_FACES} real faces: {reals})"
+    elif c.cfg == "auto" and reals >= GAN_SMALL_DATA_FACES:
+        why = f" ({reals} real faces)"
+    aug = {"ada": f"ADA target {c.ada_target:g}", "fixed": f"ADA fixed p {c.ada_p:g}", "noaug": "ADA off"}[c.aug]
+    pl = f"path length {c.pl_weight:g} every {c.pl_interval}" if c.pl_weight > 0 else "path length off"
+    return (
+        f"cfg {c.cfg}{why} @ {c.resolution} px: batch {c.batch}, channels {c.channel_base}/{c.channel_max}, "
+        f"mapping {c.mapping_layers}, lr {c.lr:g}, R1 gamma {c.gamma:.4g} every {c.r1_interval}, {pl}, "
+        f"DiffAugment {c.diffaug}, {aug}, EMA {c.ema_kimg:g} kimg ramp {c.ema_rampup:g}, "
+        f"style mixing {c.style_mixing:g}, {c.precision}, checkpoint {c.checkpoint_precision}"
+    )
 
 
 # --- using a trained generator ---------------------------------------------------------------------------------

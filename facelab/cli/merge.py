@@ -27,13 +27,33 @@ def add_merge(sub: Subparsers) -> None:
         metavar="FRAMES",
         help="comma-separated frame numbers: write a contact sheet PNG to OUTPUT instead of a video",
     )
+    p.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="per-frame merge settings (JSON from the studio's merge tuner; README 'Merge settings file')",
+    )
     p.add_argument("--grid", nargs="*", default=[], metavar="OPT=V1,V2", help="options to vary in the contact sheet")
     add_config_options(p, MergeConfig, "merge")
     p.set_defaults(func=cmd_merge)
 
 
 def cmd_merge(a: argparse.Namespace) -> int:
-    cfg = MergeConfig(**given_options(a, MergeConfig))
+    given = given_options(a, MergeConfig)
+    cfg = MergeConfig(**given)
+    settings = None
+    if a.settings:
+        from facelab.errors import FacelabError
+        from facelab.merge.settings import PER_FRAME, load_settings
+
+        both = [n for n in PER_FRAME if n in given]
+        if both:
+            flag = "--" + both[0].replace("_", "-")
+            raise FacelabError(f"{flag}: a per-frame setting; with --settings set it in {a.settings} instead")
+        if a.preview:
+            raise FacelabError(
+                "--settings applies to a whole merge; --preview shows one set of options (leave one out)"
+            )
+        settings = load_settings(a.settings)
     if a.preview:
         if cfg.runtime != "torch":
             from facelab.errors import FacelabError
@@ -49,7 +69,15 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
     with ProgressBar("merge", "frame") as bar:
         s = merge(
-            a.dst, a.model, a.output, cfg, faceset=a.faceset, progress=bar.update, mask_output=a.mask_output, fps=a.fps
+            a.dst,
+            a.model,
+            a.output,
+            cfg,
+            faceset=a.faceset,
+            progress=bar.update,
+            mask_output=a.mask_output,
+            fps=a.fps,
+            settings=settings,
         )
     print(s.summary())
     return 0

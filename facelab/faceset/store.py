@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -32,6 +34,27 @@ def encode_face(image: np.ndarray, meta: FaceMeta, fmt: str = "jpg", quality: in
 def write_face(path: str | Path, image: np.ndarray, meta: FaceMeta, quality: int = 95) -> None:
     path = Path(path)
     write_atomic(path, encode_face(image, meta, path.suffix.lower().lstrip("."), quality))
+
+
+def with_meta(path: str | Path, data: bytes, **changes: Any) -> bytes:
+    """The bytes ``data`` of the face file ``path`` with fields of its metadata replaced (``xseg_mask=...``,
+    ``masks=...``): metadata parsed from the file itself (not the index), only its segments (JPEG APP11, PNG tEXt)
+    rewritten, the image data kept byte for byte (``embed``)."""
+    meta = read_meta_bytes(data)
+    if meta is None:
+        raise FacesetError(f"{path}: not a facelab face (no embedded metadata)")
+    return embed(data, dataclasses.replace(meta, **changes))
+
+
+def update_meta(path: str | Path, **changes: Any) -> None:
+    """Replace fields of the metadata of face file ``path`` (``with_meta``), written atomically; the pixels are
+    never re-encoded."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FacesetError(f"{path}: cannot read ({e.strerror or e})") from e
+    write_atomic(path, with_meta(path, data, **changes))
 
 
 def read_meta(path: str | Path) -> FaceMeta:

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from facelab.config import MaskConfig
-from facelab.errors import FacesetError
-from facelab.faceset.meta import FaceMeta, embed, encode_xseg_mask, read_meta_bytes
+from facelab.faceset.meta import FaceMeta, encode_xseg_mask
 from facelab.faceset.readable import face_data, readable_faces, skipped_line
+from facelab.faceset.store import update_meta, with_meta
 from facelab.io.atomic import leaves_no_empty_dirs, write_atomic
 from facelab.io.paths import refuse_overlap
 from facelab.mask.samples import recrop
@@ -213,16 +213,11 @@ def remove_masks(faceset: str | Path) -> MaskRemoveResult:
 
 
 def _rewrite(path: Path, mask: str | None) -> None:
-    """The face file with its metadata's ``xseg_mask`` replaced, written atomically."""
-    write_atomic(path, _with_mask(path, path.read_bytes(), mask))
+    """The face file with its metadata's ``xseg_mask`` replaced, written atomically (image bytes untouched)."""
+    update_meta(path, xseg_mask=mask)
 
 
 def _with_mask(path: Path, data: bytes, mask: str | None) -> bytes:
-    """The bytes ``data`` of the face file ``path`` with its metadata's ``xseg_mask`` replaced: metadata parsed
-    from the file itself (not the index), only its segments (JPEG APP11, PNG tEXt) rewritten, the image data
-    kept byte for byte (``embed``)."""
-    meta = read_meta_bytes(data)
-    if meta is None:
-        raise FacesetError(f"{path}: not a facelab face (no embedded metadata)")
-    meta.xseg_mask = mask
-    return embed(data, meta)
+    """The bytes ``data`` of the face file ``path`` with its metadata's ``xseg_mask`` replaced, the image data
+    kept byte for byte (``faceset.store.with_meta``)."""
+    return with_meta(path, data, xseg_mask=mask)

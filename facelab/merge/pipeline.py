@@ -47,6 +47,7 @@ from facelab.io.paths import media_label, refuse_overlap
 from facelab.io.prefetch import prefetch
 from facelab.io.video import open_writer, synthetic_tag
 from facelab.merge import blend, xseg
+from facelab.merge.settings import MergeSettings
 from facelab.models.load import load_model
 from facelab.models.precision import autocast_dtype
 from facelab.models.saehd import SAEHD
@@ -203,6 +204,7 @@ class _Job:
     stored: np.ndarray | None = None  # stored-polygon mask in crop space (mask mode "stored"), None = none stored
     xseg_dst: np.ndarray | None = None  # the stored xseg mask in crop space (xseg-dst modes)
     xseg_context: np.ndarray | None = None  # the dst frame's whole-face crop around the swapped face (xseg-prd modes)
+    cfg: MergeConfig | None = None  # this frame's settings (``merge --settings``); None: the Merger's
 
 
 @dataclass
@@ -338,7 +340,10 @@ class Merger:
         model_cfg: ModelConfig | None,
         cfg: MergeConfig,
         device: torch.device | None = None,
+        mask_modes: Iterable[str] = (),
     ):
+        """``mask_modes``: further mask modes some frames use (``merge --settings``); each is checked, and the
+        mask model is loaded if any of them needs it."""
         self.cfg = cfg
         if isinstance(model, SAEHD):
             if model_cfg is None:
@@ -349,11 +354,14 @@ class Merger:
         self.res = model.res
         self.only_like: IdentityFilter | None = None
         self.hull_fallbacks = 0  # faces merged with the hull because mode "stored" found no polygons on them
-        if cfg.mask_mode not in blend.MASK_MODES:
-            raise FacelabError(f"unknown mask mode {cfg.mask_mode!r} (choose from {', '.join(blend.MASK_MODES)})")
+        modes = {cfg.mask_mode, *mask_modes}
+        for mode in sorted(modes):
+            if mode not in blend.MASK_MODES:
+                raise FacelabError(f"unknown mask mode {mode!r} (choose from {', '.join(blend.MASK_MODES)})")
         self.mask_model: MaskModel | None = None
-        if xseg.uses_xseg_prd(cfg.mask_mode):
-            require_mask_model(cfg.mask_mode, cfg.mask_model)
+        prd_modes = sorted(m for m in modes if xseg.uses_xseg_prd(m))
+        if prd_modes:
+            require_mask_model(prd_modes[0], cfg.mask_model)
             where = getattr(model, "device", None) or device or "cpu"
             self.mask_model = load_mask_model(cfg.mask_model, where)
 
@@ -387,10 +395,18 @@ class Merger:
         except FacelabError as e:
             raise FacelabError(f"{where}: {e}") from e
 
-    def xseg_prd(self, jobs: list[_Job], faces: np.ndarray) -> list[np.ndarray]:
-        """xseg-prd: the mask model on each swapped face (one batch), masks in the model's crop."""
-        mats = [xseg.crop_to_xseg(j.landmarks, self.res, self.face_type) for j in jobs]
-        return xseg.predicted_xseg(self.mask_model, [j.xseg_context for j in jobs], faces, mats, self.res)
+    def xseg_prd(self, jobs: list[_Job], faces: np.ndarray) -> list[np.ndarray | None]:
+        """xseg-prd: the mask model on each swapped face whose frame uses it (one batch), masks in the model's
+        crop; None for the others (their frames' mask modes do not read it)."""
+        used = [k for k, j in enumerate(jobs) if j.xseg_context is not None]
+        out: list[np.ndarray | None] = [None] * len(jobs)
+        if self.mask_model is None or not used:
+            return out
+        mats = [xseg.crop_to_xseg(jobs[k].landmarks, self.res, self.face_type) for k in used]
+        masks = xseg.predicted_xseg(self.mask_model, [jobs[k].xseg_context for k in used], faces[used], mats, self.res)
+        for k, m in zip(used, masks):
+            out[k] = m
+        return out
 
     def predict(self, crops: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.predictor(np.stack(crops))
@@ -408,13 +424,15 @@ class Merger:
         stored: np.ndarray | None = None,
         xseg_prd: np.ndarray | None = None,
         xseg_dst: np.ndarray | None = None,
+        cfg: MergeConfig | None = None,
     ) -> np.ndarray:
         """``frame`` (uint8 RGB) with one predicted face blended in; ``motion`` (frame px) drives motion blur.
+        ``cfg``: this frame's settings (default: the Merger's).
         ``frame_mask`` (float32 H x W), if given, receives the blend mask in frame space (max over faces).
         ``stored``: the face's stored mask in crop space (``stored_mask``); mode "stored" uses the landmark hull
         for a face without one (logged once per Merger). ``xseg_prd`` / ``xseg_dst``: the xseg modes' masks in crop
         space (from the methods of the same names)."""
-        cfg, res = self.cfg, self.res
+        cfg, res = cfg or self.cfg, self.res
         fallback = uses_stored(cfg.mask_mode) and stored is None
         if fallback:
             self.hull_fallbacks += 1
@@ -490,31 +508,38 @@ def merge(
     progress: Callable[[int, int | None], None] | None = None,
     mask_output: str | Path | None = None,
     fps: float | None = None,
+    settings: MergeSettings | None = None,
 ) -> MergeSummary:
     """Swap every face of ``dst`` (a video, or a folder of frames in natural name order) with the model in
     ``model_dir`` (``cfg.runtime`` torch: a model folder; onnxruntime: a file from ``facelab export``) and write ``output`` (a video file, or a folder for a PNG sequence); ``mask_output`` (same choice)
     gets each frame's blend mask. ``fps`` is the frame rate of a frame folder (default 30; a video keeps its own
-    timing and audio, a folder has no audio). Settings are saved beside the output as ``<output>.merge.json``."""
+    timing and audio, a folder has no audio). ``settings`` (``merge --settings``, ``merge/settings.py``) gives frames
+    their own blending settings over ``cfg``'s. Settings are saved beside the output as ``<output>.merge.json``."""
     cfg = cfg or MergeConfig()
+    if settings is not None:
+        cfg = settings.settings_for_frame(-1, cfg)  # the base settings (frame -1 is in no range)
+    modes = sorted(settings.mask_modes(cfg) if settings is not None else {cfg.mask_mode})
     dst, output = Path(dst), Path(output)
     check_runtime(cfg.runtime, model_dir)
     refuse_overlap(merge_inputs(dst, model_dir, faceset, cfg), {"-o": output, "--mask-output": mask_output})
-    if uses_stored(cfg.mask_mode) and faceset is None:
+    if any(uses_stored(m) for m in modes) and faceset is None:
         # found-on-the-fly faces carry no polygons; failing now beats a whole run of silent hull fallbacks
         raise FacelabError(
             "stored masks need --faceset (mask mode 'stored' uses the polygons saved with the dst faceset's faces)"
         )
-    check_mask_sources(cfg.mask_mode, cfg.mask_model, faceset)
+    for mode in modes:
+        check_mask_sources(mode, cfg.mask_model, faceset)
     seq, info, rate = _open_dst(dst, fps, output, mask_output)
     template = None if seq is not None else dst  # a video lends the writers its timing and audio
     frame_names = [p.name for p in seq.paths] if seq is not None else None
     n_frames = len(seq) if seq is not None else info.frames
     predictor, model_id = load_predictor(model_dir, cfg.runtime, cfg.precision)
-    merger = Merger(predictor, None, cfg)
+    merger = Merger(predictor, None, cfg, mask_modes=modes)
     size = (seq.width, seq.height) if seq is not None else (info.width, info.height) if info.width else None
     planned = faces_from_faceset(faceset, dst, n_frames, size, frame_names) if faceset else None
     if planned is not None:
-        check_stored_xseg(cfg.mask_mode, faceset, (f for fs in planned.values() for f in fs))
+        for mode in modes:
+            check_stored_xseg(mode, faceset, (f for fs in planned.values() for f in fs))
     live = None if planned is not None else LiveFaces()
     if cfg.only_like:
         merger.only_like = IdentityFilter(cfg.only_like, 0.6, live.finder if live else FaceFinder())
@@ -538,7 +563,8 @@ def merge(
         encoder = stack.enter_context(ThreadPoolExecutor(1))
         pending: deque[Future] = deque()
         faced = ((f, faces_of(f)) for f in prefetch(frames))
-        for done in merged_frames(faced, merger, with_masks=mw is not None):
+        per_frame = None if settings is None else lambda i: settings.settings_for_frame(i, cfg)
+        for done in merged_frames(faced, merger, with_masks=mw is not None, settings=per_frame):
             pending.append(encoder.submit(w.write, done.image, done.frame.timestamp))
             if mw is not None and done.mask is not None:
                 gray = (done.mask * 255 + 0.5).astype(np.uint8)
@@ -560,6 +586,7 @@ def merge(
         "faceset": str(faceset) if faceset else None,
         "fps": rate,
         "merge": asdict(cfg),
+        "settings": settings.to_json() if settings is not None else None,
         "facelab_version": __version__,
         "model_id": model_id,
     }
@@ -618,42 +645,97 @@ def merged_frames(
     merger: Merger,
     with_masks: bool = False,
     consecutive: bool = True,
+    settings: Callable[[int], MergeConfig] | None = None,
 ) -> Iterator[MergedFrame]:
     """Frames in order with their faces swapped; faces are predicted ``batch`` at a time across frames.
 
     ``faced`` pairs each frame with the faces to swap in it (``merger``'s ``only_like`` and ``every_face`` pick
     among them). ``with_masks`` adds each frame's blend mask. ``consecutive=False`` for frames that do not follow
-    each other (stills of a contact sheet): motion blur then has no previous frame to compare with.
+    each other (stills of a contact sheet): motion blur then has no previous frame to compare with. ``settings``
+    (frame index -> MergeConfig, from ``merge --settings``) gives each frame its own blending settings; the faces,
+    their motion and the model's prediction never depend on them.
     """
     window: list[tuple[Frame, list[_Job]]] = []
     pending = 0
     previous: list[np.ndarray] = []  # face centres of the previous frame (for motion blur)
-    stored = uses_stored(merger.cfg.mask_mode)
-    xdst, xprd = xseg.uses_xseg_dst(merger.cfg.mask_mode), merger.mask_model is not None
     for frame, faces in faced:
-        if merger.only_like is not None:  # swap only the chosen person; other faces stay as they are
-            faces = [f for f in faces if merger.only_like.matches(frame.image, f.landmarks)]
-        if not merger.cfg.every_face:
-            faces = faces[:1]
-        jobs = [
-            _Job(
-                f.landmarks,
-                merger.crop(frame.image, f.landmarks),
-                _motion(f.landmarks, previous),
-                merger.stored_mask(f) if stored else None,
-                merger.xseg_dst(f) if xdst else None,
-                xseg.xseg_context(frame.image, f.landmarks) if xprd else None,
-            )
-            for f in faces
-        ]
+        faces = chosen_faces(merger, frame.image, faces)
+        cfg = settings(frame.index) if settings is not None else None
+        jobs = frame_jobs(merger, frame.image, faces, previous, cfg)
         if consecutive:
-            previous = [f.landmarks.mean(0) for f in faces]
+            previous = face_centres(faces)
         window.append((frame, jobs))
         pending += len(jobs)
         if pending >= merger.cfg.batch:
             yield from _flush(window, merger, with_masks)
             window, pending = [], 0
     yield from _flush(window, merger, with_masks)
+
+
+def chosen_faces(merger: Merger, image: np.ndarray, faces: list[PlannedFace]) -> list[PlannedFace]:
+    """The faces of a frame that are swapped: ``only_like``'s person, and only the first unless ``every_face``."""
+    if merger.only_like is not None:  # swap only the chosen person; other faces stay as they are
+        faces = [f for f in faces if merger.only_like.matches(image, f.landmarks)]
+    return faces if merger.cfg.every_face else faces[:1]
+
+
+def face_centres(faces: list[PlannedFace]) -> list[np.ndarray]:
+    """What the next frame's motion blur compares with."""
+    return [f.landmarks.mean(0) for f in faces]
+
+
+def frame_jobs(
+    merger: Merger,
+    image: np.ndarray,
+    faces: list[PlannedFace],
+    previous: list[np.ndarray],
+    cfg: MergeConfig | None = None,
+) -> list[_Job]:
+    """One frame's faces (already chosen) made ready for the model and the paste, under its settings ``cfg``
+    (default: the Merger's); ``previous``: the previous frame's face centres (``face_centres``)."""
+    mode = (cfg or merger.cfg).mask_mode
+    stored, xdst = uses_stored(mode), xseg.uses_xseg_dst(mode)
+    xprd = merger.mask_model is not None and xseg.uses_xseg_prd(mode)
+    return [
+        _Job(
+            f.landmarks,
+            merger.crop(image, f.landmarks),
+            _motion(f.landmarks, previous),
+            merger.stored_mask(f) if stored else None,
+            merger.xseg_dst(f) if xdst else None,
+            xseg.xseg_context(image, f.landmarks) if xprd else None,
+            cfg,
+        )
+        for f in faces
+    ]
+
+
+def paste_jobs(
+    merger: Merger,
+    image: np.ndarray,
+    jobs: list[_Job],
+    preds: tuple[np.ndarray, np.ndarray, np.ndarray],
+    xprd: list[np.ndarray | None],
+    frame_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """``image`` with each job's predicted face (``preds[.][k]``, ``xprd[k]`` for job k) pasted in order."""
+    out = image
+    for k, j in enumerate(jobs):
+        out = merger.paste(
+            out,
+            j.landmarks,
+            j.crop,
+            preds[0][k],
+            preds[1][k],
+            preds[2][k],
+            j.motion,
+            frame_mask,
+            j.stored,
+            xprd[k],
+            j.xseg_dst,
+            j.cfg,
+        )
+    return out
 
 
 def _motion(landmarks: np.ndarray, previous: list[np.ndarray]) -> tuple[float, float]:
@@ -670,24 +752,14 @@ def _flush(window: list[tuple[Frame, list[_Job]]], merger: Merger, with_masks: b
     """One model call for every face in ``window``, then each frame's faces pasted in order."""
     jobs = [j for _, js in window for j in js]
     preds = merger.predict([j.crop for j in jobs]) if jobs else None
-    xprd = merger.xseg_prd(jobs, preds[0]) if jobs and merger.mask_model is not None else None
+    xprd = merger.xseg_prd(jobs, preds[0]) if preds is not None else []
     k = 0
     for frame, js in window:
+        fmask = np.zeros(frame.image.shape[:2], np.float32) if with_masks else None
+        n = len(js)
         out = frame.image
-        fmask = np.zeros(out.shape[:2], np.float32) if with_masks else None
-        for j in js:
-            out = merger.paste(
-                out,
-                j.landmarks,
-                j.crop,
-                preds[0][k],
-                preds[1][k],
-                preds[2][k],
-                j.motion,
-                fmask,
-                j.stored,
-                xprd[k] if xprd is not None else None,
-                j.xseg_dst,
-            )
-            k += 1
-        yield MergedFrame(frame, out, fmask, len(js))
+        if n:
+            mine = (preds[0][k : k + n], preds[1][k : k + n], preds[2][k : k + n])
+            out = paste_jobs(merger, frame.image, js, mine, xprd[k : k + n], fmask)
+        k += n
+        yield MergedFrame(frame, out, fmask, n)

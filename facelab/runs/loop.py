@@ -108,6 +108,10 @@ class RunLoop:
     iteration: int
     history: dict[str, list[float]]
     curve_keys: tuple[str, ...] = ()  # history keys drawn in losses.png
+    # iterations whose scalars are read back together: ``step`` may return 0-dim tensors, which are resolved (one
+    # device sync for all of them) every ``log_every`` iterations and before previews, saves and the end; 1 = every
+    # iteration, as floats were. A resolved loss of ``curve_keys`` that is not finite counts as a skipped step.
+    log_every: int = 1
     _tb: Any = None
     _run_start = 0  # the iteration this process's run started from (its checkpoint's)
     _plan: Plan | None = None  # the current run's plan (see facelab.runs.plan)
@@ -120,8 +124,9 @@ class RunLoop:
     def schedule(self) -> Schedule:
         raise NotImplementedError
 
-    def step(self, batch: Any) -> dict[str, float]:
-        """One iteration; returns scalars to log. Raises ``NonFiniteLossError`` without updating."""
+    def step(self, batch: Any) -> dict[str, float | torch.Tensor]:
+        """One iteration; returns scalars to log (floats, or 0-dim tensors read back later: see ``log_every``).
+        Raises ``NonFiniteLossError`` without updating."""
         raise NotImplementedError
 
     def loader(self) -> Iterable[Any]:
@@ -159,6 +164,14 @@ class RunLoop:
     def on_progress(self, progress: float) -> None:
         """Called before every iteration (and once before the first batch is drawn) with the plan's progress."""
 
+    def pack_checkpoint(self, ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
+        """The checkpoint as written (a trainer may store it smaller); must not change the live tensors."""
+        return ck
+
+    def unpack_checkpoint(self, ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
+        """The inverse of ``pack_checkpoint``: a loaded checkpoint as the modules and optimizers take it."""
+        return ck
+
     # --- restore -----------------------------------------------------------------------------------------------
 
     def load_checkpoint(self) -> checkpoint.Checkpoint | None:
@@ -167,6 +180,7 @@ class RunLoop:
         ck = checkpoint.load(self.model_dir)
         if ck is None:
             return None
+        ck = self.unpack_checkpoint(ck)
         self._load_modules(ck)
         self.iteration = int(ck.state["iteration"])
         self.history = ck.state.get("history", {})
@@ -201,7 +215,6 @@ class RunLoop:
         sch = self.schedule
         t0 = last_save = time.monotonic()
         stopped = "iterations"
-        bad_steps = 0
         it_start = self._run_start = self.iteration
         if iterations is not None and self.iteration >= iterations:
             return RunResult(self.iteration, 0.0, self.history, "iterations")
@@ -209,7 +222,7 @@ class RunLoop:
         self._plan_t0 = t0
         self.on_progress(self._plan.progress(self.iteration, 0.0))
         data = iter(self.loader())
-        tick = time.perf_counter()
+        self._pending, self._tick, self._bad_steps = [], time.perf_counter(), 0
         try:
             while True:
                 if iterations is not None and self.iteration >= iterations:
@@ -222,33 +235,29 @@ class RunLoop:
                 torch.manual_seed(hash_seed(sch.seed, self.iteration))
                 try:
                     scal = self.step(batch)
-                    bad_steps = 0
                 except NonFiniteLossError as e:
-                    bad_steps += 1
+                    self._flush_scalars(progress)  # the steps before this one come first
                     log.warning("iteration %d: %s; step skipped", self.iteration, e)
-                    if bad_steps >= 3:
-                        self._recover()
-                        bad_steps = 0
+                    self._count_bad_step(True)
                     self.iteration += 1
                     continue
                 except torch.OutOfMemoryError as e:
                     raise FacelabError(f"out of memory; {self.oom_hint()}") from e
-                scal = self._all_ranks_mean(scal)
                 self.iteration += 1
-                now = time.perf_counter()
-                scal["ms_per_iter"] = (now - tick) * 1000
-                tick = now
-                self._log(scal)
-                if progress is not None and self.dist.main:
-                    progress({"iteration": self.iteration, **scal})
-                if self.dist.main and sch.preview_every and self.iteration % sch.preview_every == 0:
+                self._pending.append((self.iteration, scal))
+                preview_due = self.dist.main and sch.preview_every and self.iteration % sch.preview_every == 0
+                save_due = sch.autosave_due(self.iteration, time.monotonic() - last_save)
+                if len(self._pending) >= max(self.log_every, 1) or preview_due or save_due:
+                    self._flush_scalars(progress)
+                if preview_due:
                     self.write_previews()
-                if sch.autosave_due(self.iteration, time.monotonic() - last_save):
+                if save_due:
                     self.save()
                     last_save = time.monotonic()
         except KeyboardInterrupt:
             stopped = "interrupted"
         finally:
+            self._flush_scalars(progress)
             shutdown = getattr(data, "_shutdown_workers", None)  # stop loader processes now, not at a later GC
             if shutdown is not None:
                 shutdown()
@@ -261,6 +270,35 @@ class RunLoop:
                 self._tb.flush()
             self._saved_plan, self._plan = self._plan.state(time.monotonic() - t0), None
         return RunResult(self.iteration, time.monotonic() - t0, self.history, stopped)
+
+    def _flush_scalars(self, progress: Callable[[dict[str, Any]], None] | None) -> None:
+        """Read back the pending iterations' scalars (one sync), log them and report progress; the time since the
+        last flush is shared evenly as their ``ms_per_iter`` (with asynchronous steps, only the sum is real)."""
+        pending: list[tuple[int, dict[str, Any]]] = getattr(self, "_pending", [])
+        if not pending:
+            return
+        self._pending = []
+        now = time.perf_counter()
+        ms = (now - self._tick) * 1000 / len(pending)
+        self._tick = now
+        for iteration, scal in zip([it for it, _ in pending], _resolve_scalars([s for _, s in pending])):
+            scal = self._all_ranks_mean(scal)
+            bad = [k for k in self.curve_keys if k in scal and not math.isfinite(scal[k])]
+            if bad:
+                log.warning("iteration %d: loss %r is not finite (%s); its update was zeroed", iteration - 1,
+                            bad[0], scal[bad[0]])  # fmt: skip
+            self._count_bad_step(bool(bad))
+            scal["ms_per_iter"] = ms
+            self._log(scal, iteration)
+            if progress is not None and self.dist.main:
+                progress({"iteration": iteration, **scal})
+
+    def _count_bad_step(self, bad: bool) -> None:
+        """Three non-finite steps in a row: roll back to the last checkpoint."""
+        self._bad_steps = getattr(self, "_bad_steps", 0) + 1 if bad else 0
+        if self._bad_steps >= 3:
+            self._recover()
+            self._bad_steps = 0
 
     def _all_ranks_mean(self, scal: dict[str, float]) -> dict[str, float]:
         """Logged losses are the global batch's, not rank 0's share (comparable to a one-process run)."""
@@ -276,14 +314,17 @@ class RunLoop:
         ck = checkpoint.load(self.model_dir)
         if ck is None:
             raise FacelabError("training diverged (non-finite losses) before the first checkpoint; lower the lr")
+        ck = self.unpack_checkpoint(ck)
         log.warning("training diverged: restored the checkpoint of iteration %s", ck.state["iteration"])
         self._load_modules(ck)
         for name, opt in self.optimizers().items():
             opt.load_state_dict(ck.optimizers[name])
 
-    def _log(self, scal: dict[str, float]) -> None:
+    def _log(self, scal: dict[str, float], iteration: int | None = None) -> None:
+        """Append ``scal`` to the history and TensorBoard at ``iteration`` (default: the current one)."""
         if not self.dist.main:
             return
+        step = self.iteration if iteration is None else iteration
         for k, v in scal.items():
             self.history.setdefault(k, []).append(round(float(v), 6))
         if self._tb is None:
@@ -293,10 +334,10 @@ class RunLoop:
             # events of earlier files from this step on, so no step is shown twice
             self._tb = SummaryWriter(str(self.model_dir / "tensorboard"), purge_step=self._run_start + 1)
         for k, v in scal.items():
-            self._tb.add_scalar(f"loss/{k}" if k != "ms_per_iter" else "speed/ms_per_iter", v, self.iteration)
-        self._tb.add_scalar("speed/it_per_s", 1000.0 / max(scal["ms_per_iter"], 1e-6), self.iteration)
+            self._tb.add_scalar(f"loss/{k}" if k != "ms_per_iter" else "speed/ms_per_iter", v, step)
+        self._tb.add_scalar("speed/it_per_s", 1000.0 / max(scal["ms_per_iter"], 1e-6), step)
         for k, v in self.extra_scalars().items():
-            self._tb.add_scalar(k, v, self.iteration)
+            self._tb.add_scalar(k, v, step)
 
     def save(self) -> None:
         if not self.dist.main:
@@ -313,10 +354,8 @@ class RunLoop:
             "saved_at": time.time(),
         }
         weights = {f"{n}.{k}": v for n, m in self.modules().items() for k, v in m.state_dict().items()}
-        checkpoint.save(
-            self.model_dir,
-            checkpoint.Checkpoint(weights, {k: o.state_dict() for k, o in self.optimizers().items()}, state),
-        )
+        ck = checkpoint.Checkpoint(weights, {k: o.state_dict() for k, o in self.optimizers().items()}, state)
+        checkpoint.save(self.model_dir, self.pack_checkpoint(ck))
         self.write_config()
         if sch.backup_every and self.iteration % sch.backup_every == 0:
             checkpoint.backup(self.model_dir, self.iteration, sch.backups_kept)
@@ -325,6 +364,21 @@ class RunLoop:
         self.preview()
         if self.history and self.curve_keys:
             write_atomic(self.model_dir / "losses.png", loss_curve_png(self.history, self.curve_keys))
+
+
+def _resolve_scalars(steps: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """The steps' scalar dicts with every tensor read back as a float: one transfer per device for all of them."""
+    out = [{k: v for k, v in s.items() if not isinstance(v, torch.Tensor)} for s in steps]
+    by_device: dict[torch.device, list[tuple[int, str, torch.Tensor]]] = {}
+    for i, s in enumerate(steps):
+        for k, v in s.items():
+            if isinstance(v, torch.Tensor):
+                by_device.setdefault(v.device, []).append((i, k, v))
+    for items in by_device.values():
+        values = torch.stack([v.detach().float().reshape(()) for _, _, v in items]).tolist()
+        for (i, k, _), value in zip(items, values):
+            out[i][k] = value
+    return [{k: s[k] for k in step} for s, step in zip(out, steps)]  # the step's key order
 
 
 def hash_seed(seed: int, iteration: int) -> int:

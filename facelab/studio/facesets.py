@@ -10,9 +10,9 @@ import base64
 import binascii
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
@@ -23,6 +23,7 @@ from facelab.studio.listing import (
     DB_NAME,
     GRID_SORTS,
     FaceIndex,
+    FaceRow,
     GridQuery,
     PixelOrders,
     find_facesets,
@@ -99,10 +100,8 @@ def trash_page(request: Request, faceset: str | None = None) -> Response:
 # --- API ---------------------------------------------------------------------------------------------------------
 
 
-@router.get("/api/faces")
-def api_faces(
+def grid_query(
     request: Request,
-    faceset: str,
     sort: str = "name",
     reverse: bool = False,
     yaw_min: float | None = None,
@@ -112,26 +111,35 @@ def api_faces(
     min_blur: float | None = None,
     synthetic: str = "all",
     photo: str | None = None,
-) -> dict[str, Any]:
-    """The grid's listing: every image of the faceset that passes the filters, in the chosen order, broken last."""
-    s = studio(request)
-    folder, rel = faceset_folder(s, faceset)
+) -> GridQuery:
+    """A grid's sort and filters from the query string (the grid's own, which the mask editor carries too)."""
     if synthetic not in ("all", "real", "synthetic"):
         raise StudioError(f"synthetic={synthetic!r}: one of all, real, synthetic", 400)
     if sort == "identity" and not photo:
         raise StudioError("sort 'identity' needs a reference photo: its path in the workspace", 400)
-    q = GridQuery(
+    return GridQuery(
         sort=sort,
         reverse=reverse,
         yaw=_range("yaw", yaw_min, yaw_max),
         pitch=_range("pitch", pitch_min, pitch_max),
         min_blur=min_blur,
         synthetic=synthetic,
-        photo=resolve_inside(s.root, photo) if photo else None,
+        photo=resolve_inside(studio(request).root, photo) if photo else None,
     )
+
+
+def grid_rows(s: Studio, faceset: str, q: GridQuery) -> tuple[list[FaceRow], int, str]:
+    """(the rows the grid of ``faceset`` shows for ``q``, in order; how many faces it has; its canonical path)."""
+    folder, rel = faceset_folder(s, faceset)
     rows = _index(s).rows(folder, rel)
-    shown = grid_view(folder, rows, q, s.services["orders"], rel)  # an unknown sort, a photo without a face: 400
-    return {"faceset": rel, **view_json(shown, len(rows), sort)}
+    return grid_view(folder, rows, q, s.services["orders"], rel), len(rows), rel  # an unknown sort: 400
+
+
+@router.get("/api/faces")
+def api_faces(request: Request, faceset: str, q: Annotated[GridQuery, Depends(grid_query)]) -> dict[str, Any]:
+    """The grid's listing: every image of the faceset that passes the filters, in the chosen order, broken last."""
+    shown, total, rel = grid_rows(studio(request), faceset, q)
+    return {"faceset": rel, **view_json(shown, total, q.sort)}
 
 
 @router.get("/api/face")

@@ -343,7 +343,14 @@
       label.append(box, ` ${k === "xseg" ? "stored mask" : k} (${counts[k]})`);
       toggles.append(label);
     }
-    parts.push(stage, toggles, metaTable(info, m));
+    const actions = document.createElement("div");
+    actions.className = "panel-actions";
+    const edit = document.createElement("a");
+    edit.href = `/masks/${studio.encPath(info.path)}?${params()}`; // the editor's previous/next: this grid's order
+    edit.textContent = "edit mask polygons";
+    edit.dataset.testid = "mask-editor-link";
+    actions.append(edit);
+    parts.push(stage, toggles, actions, metaTable(info, m));
     panel.replaceChildren(...parts);
   }
 

@@ -1,0 +1,275 @@
+"""Issue 15: a StyleGAN2 generator trained on one real person's faceset for a time budget, scored at every checkpoint.
+
+Trains ``facelab augment train``'s trainer (default ``--cfg by-size``: the small-data preset for a faceset under
+5,000 faces) on the src faceset of ``--pair`` (extracted from ../shared/data once, into ``--work``) or on
+``--faceset``. Every ``--every`` minutes it checkpoints, draws ``--samples`` images from G_ema (seeds 0..N-1, psi
+``--truncation``) and prints one row:
+
+- kimg: thousand real images D has seen;
+- FID(samples, src faces): Inception pool features of the samples against the faceset's real faces at the GAN's
+  resolution (few images: biased upwards, compare rows of one run only; ``--no-fid`` skips it);
+- detection pass: the extraction stage finds a face *and* dlib's CNN detector (``augment sample``'s confirm
+  detector) finds one there too (box IoU >= 0.3);
+- identity pass: a face is found and its dlib descriptor is < 0.6 from the src centroid (the mean descriptor
+  ``augment sample`` filters with);
+- diversity: mean pairwise distance of the found faces' dlib descriptors (0 = one face for every latent; the src
+  faces' own value is printed once for reference), and the pixel std across samples (README's "image std across
+  latents"; a collapsed generator drives both down).
+
+Writes ``grid_<kimg>.png`` (the first 64 samples) per checkpoint into ``--out`` and every figure to ``--json``.
+Resumes: a second call with the same ``--out`` continues the generator there. The budget counts this call's
+training time; scoring (a few seconds per sample on a CPU with FID) comes on top.
+Without the test data (and no ``--faceset``) it exits with status 2 and says why.
+
+Usage: .venv/bin/python benchmarks/augment_gan.py [--pair p2_to_p1 | --faceset DIR] [--res 128] [--minutes 60]
+       [--every 10] [--samples 256] [--cfg by-size] [--precision fp32] [--batch N] [--out DIR] [--no-fid]
+       [--json OUT]
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+if __package__ in (None, ""):  # run as `python benchmarks/augment_gan.py`: make `benchmarks` importable
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, require_pair, write_json  # noqa: E402
+
+CONFIRM_IOU = 0.3  # as facelab.augment.sample's confirm check
+GRID = 8  # the sample grid is GRID x GRID
+
+
+def main() -> int:
+    p = data_parser(__doc__)
+    p.add_argument("--pair", default="p2_to_p1", help="pairs.json pair whose src person is learnt")
+    p.add_argument("--faceset", type=Path, help="train on this faceset instead (its real faces)")
+    p.add_argument("--work", type=Path, help="where the pair's src faceset is extracted (default: under --out)")
+    p.add_argument("--every-frame", type=int, default=1, help="extract every Nth frame of the src video")
+    p.add_argument("--out", type=Path, help="generator, grids (default: bench-output/augment_gan/<pair or faceset>)")
+    p.add_argument("--res", type=int, default=128)
+    p.add_argument("--cfg", default="by-size", help="generator preset (by-size, small, auto, cpu, ...)")
+    p.add_argument("--precision", default="fp32", help="fp32 | bf16 | auto")
+    p.add_argument("--batch", type=int, default=0, help="0 = the preset's")
+    p.add_argument("--minutes", type=float, default=60.0, help="training budget of this call")
+    p.add_argument("--kimg", type=float, help="stop at this many kimg (total) instead of / before the budget")
+    p.add_argument("--every", type=float, default=10.0, help="minutes of training between checkpoints")
+    p.add_argument("--samples", type=int, default=256, help="generated images scored per checkpoint")
+    p.add_argument("--truncation", type=float, default=1.0, help="psi of the scored samples")
+    p.add_argument("--fid-reals", type=int, default=1000, help="at most this many real faces for FID (spread out)")
+    p.add_argument("--no-fid", action="store_true", help="skip FID (Inception on a CPU takes ~0.1 s per image)")
+    a = p.parse_args()
+
+    if a.faceset is not None:
+        faceset = a.faceset
+        name = faceset.resolve().name
+    else:
+        data = require_data(a.data, "pairs.json")
+        pair = require_pair(data, a.pair)
+        require_data(data, pair["src"][0])
+        name = a.pair
+    out = a.out or REPO / "bench-output" / "augment_gan" / name
+    out.mkdir(parents=True, exist_ok=True)
+    if a.faceset is None:
+        faceset = _extract_src(data / pair["src"][0], a.work or out / "faceset_src", a.every_frame)
+
+    from facelab.augment.trainer import GanTrainer, generate_fn, settings_line
+    from facelab.config import GanConfig
+
+    cfg = GanConfig(resolution=a.res, cfg=a.cfg, precision=a.precision, batch=a.batch, preview_every=500)
+    trainer = GanTrainer(faceset, out / "gan", cfg, given={"precision"})  # a resumed run keeps its other settings
+    g_params = sum(p.numel() for p in trainer.G.parameters())
+    print(f"{settings_line(trainer.cfg, len(trainer.reals))}; G {g_params / 1e6:.2f} M parameters; "
+          f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip
+    scorer = Scorer(faceset, trainer.reals, fid=not a.no_fid, fid_reals=a.fid_reals)
+    print(f"src faces: {scorer.real_note}", flush=True)
+    rows: list[dict[str, Any]] = []
+    trained = 0.0  # seconds of training in this call (scoring is not counted against the budget)
+
+    def checkpoint() -> None:
+        gen = generate_fn(trainer.G_ema)
+        t0 = time.perf_counter()
+        images = np.concatenate([gen(list(range(s, min(s + 32, a.samples))), a.truncation)
+                                 for s in range(0, a.samples, 32)])  # fmt: skip
+        row = {"kimg": round(trainer.kimg, 3), "iteration": trainer.iteration,
+               "train_minutes": round(trained / 60, 2), **scorer.score(images)}  # fmt: skip
+        row["score_seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append(row)
+        _write_grid(out / f"grid_{trainer.kimg:08.2f}kimg.png", images[: GRID * GRID])
+        print(
+            f"kimg {row['kimg']:.2f}: FID {fmt(row['fid'], 1)}, detection pass {row['detect_pass']:.3f}, identity "
+            f"pass {row['identity_pass']:.3f}, diversity {fmt(row['diversity'], 3)} (src {fmt(scorer.real_div, 3)}), "
+            f"pixel std {row['pixel_std']:.3f}; faces found {row['found']}/{row['n']} ({row['score_seconds']} s)",
+            flush=True,
+        )
+
+    if trainer.iteration > 0 or a.minutes <= 0:
+        checkpoint()  # where a resumed run stands
+    target = math.ceil(a.kimg * 1000 / trainer.cfg.batch) if a.kimg is not None else None
+    while True:
+        left = a.minutes - trained / 60
+        if left <= 0.01 or (target is not None and trainer.iteration >= target):
+            break
+        res = trainer.run(target, minutes=min(a.every, left))
+        trained += res.seconds
+        checkpoint()
+        if res.stopped == "interrupted":
+            break
+
+    print_table(
+        f"{name}: {trainer.cfg.cfg} generator, {trainer.cfg.resolution} px, {len(trainer.reals)} real faces",
+        ["kimg", "min", "FID", "detect", "identity", "diversity", "px std", "found"],
+        [
+            [
+                f"{r['kimg']:.2f}",
+                f"{r['train_minutes']:.1f}",
+                fmt(r["fid"], 1),
+                f"{r['detect_pass']:.3f}",
+                f"{r['identity_pass']:.3f}",
+                fmt(r["diversity"], 3),
+                f"{r['pixel_std']:.3f}",
+                f"{r['found']}/{r['n']}",
+            ]
+            for r in rows
+        ],  # fmt: skip
+        notes=[
+            f"src faces: {scorer.real_note}",
+            "detect = found by the extraction stage and confirmed by dlib's CNN detector; identity = found and dlib "
+            "distance < 0.6 to the src centroid; diversity = mean pairwise dlib-descriptor distance of found faces",
+            f"FID: {a.samples} samples vs {scorer.n_fid_reals} src faces at {trainer.cfg.resolution} px (biased "
+            "upwards at these sizes: compare rows, not papers)"
+            if scorer.n_fid_reals
+            else "FID: off (--no-fid)",
+        ],
+    )
+    write_json(a.json, {"faceset": str(faceset), "config": asdict(trainer.cfg), "real": scorer.summary(),
+                        "checkpoints": rows})  # fmt: skip
+    return 0
+
+
+def _extract_src(video: Path, folder: Path, every: int) -> Path:
+    from facelab.config import ExtractConfig
+    from facelab.extract.pipeline import extract
+
+    if not (folder / "extract-summary.json").exists():
+        print(f"extracting {video} -> {folder}", flush=True)
+        extract(video, folder, ExtractConfig(face_type="whole_face", size=256, every=every))
+    return folder
+
+
+class Scorer:
+    """What each checkpoint's samples are measured with: the extraction stage's FaceFinder, dlib's descriptor and
+    CNN detector, the src centroid, and (optionally) Inception features of the real faces."""
+
+    def __init__(self, faceset: Path, reals: np.ndarray, fid: bool, fid_reals: int) -> None:
+        from facelab.augment.reextract import mean_descriptor
+        from facelab.evaluate.metrics import mean_pairwise_distance
+        from facelab.faces.detect import make_detector
+        from facelab.faces.finder import FaceFinder
+        from facelab.faces.identity import FaceDescriber
+        from facelab.faceset.index import load_metas
+        from facelab.faceset.store import read_face
+        from facelab.geometry.facetype import FaceType
+
+        real = [(path, m) for path, m in load_metas(faceset) if not m.synthetic]
+        self.face_type = FaceType.parse(Counter(m.face_type for _, m in real).most_common(1)[0][0])
+        self.size = Counter(m.size for _, m in real).most_common(1)[0][0]
+        self.finder, self.describer = FaceFinder(), FaceDescriber()
+        self.confirm = make_detector("dlib-mmod")
+        self.reference = mean_descriptor(real, self.describer)
+        pick = np.unique(np.linspace(0, len(real) - 1, min(len(real), 128)).round().astype(int))
+        descs = []
+        for i in pick:
+            img, meta = read_face(real[i][0])
+            descs.append(self.describer.describe(img, meta.landmarks))
+        self.real_div = mean_pairwise_distance(np.array(descs))
+        dist = np.linalg.norm(np.array(descs) - self.reference, axis=1)
+        self.real_identity = float((dist < 0.6).mean())
+        self.real_pixel_std = _pixel_std(reals[np.unique(np.linspace(0, len(reals) - 1, 256).astype(int))])
+        self.real_note = (
+            f"{len(real)} real; diversity {self.real_div:.3f}, identity pass {self.real_identity:.3f} "
+            f"({len(pick)} faces), pixel std {self.real_pixel_std:.3f}"
+        )
+        self.model = self.real_features = None
+        self.n_fid_reals = 0
+        if fid:
+            from facelab.evaluate.inception import fid_features, load_fid_inception
+
+            self.model = load_fid_inception()
+            idx = np.unique(np.linspace(0, len(reals) - 1, min(len(reals), fid_reals)).round().astype(int))
+            self.real_features = fid_features(self.model, list(reals[idx]))
+            self.n_fid_reals = len(idx)
+
+    def summary(self) -> dict[str, Any]:
+        return {"diversity": self.real_div, "identity_pass": self.real_identity, "pixel_std": self.real_pixel_std,
+                "fid_reals": self.n_fid_reals}  # fmt: skip
+
+    def score(self, images: np.ndarray) -> dict[str, Any]:
+        from facelab.augment.reextract import reextract, search_image
+        from facelab.evaluate.frechet import fid_from_features
+        from facelab.evaluate.metrics import mean_pairwise_distance
+        from facelab.faces.detect import Box
+        from facelab.geometry.umeyama import apply_affine
+
+        found = confirmed = same = 0
+        descs = []
+        for seed, img in enumerate(images):
+            r = reextract(img, self.finder, self.describer, self.reference, self.face_type, self.size,
+                          source_file="generator", frame_index=seed, extra={})  # fmt: skip
+            if r is None:
+                continue
+            found += 1
+            same += r.distance < 0.6
+            descs.append(self.describer.describe(r.face, r.meta.landmarks))
+            search, back = search_image(img)
+            first = Box(*r.meta.source_rect)
+            for b in self.confirm.detect(search):
+                if Box(*apply_affine(back, np.array(b.as_list()).reshape(2, 2)).ravel()).iou(first) >= CONFIRM_IOU:
+                    confirmed += 1
+                    break
+        n = len(images)
+        fid = None
+        if self.model is not None:
+            from facelab.evaluate.inception import fid_features
+
+            fid = fid_from_features(fid_features(self.model, list(images)), self.real_features).fid
+        return {
+            "n": n,
+            "found": found,
+            "detect_pass": confirmed / n,
+            "identity_pass": same / n,
+            "diversity": mean_pairwise_distance(np.array(descs)) if len(descs) >= 2 else None,
+            "pixel_std": _pixel_std(images),
+            "fid": fid,
+        }
+
+
+def _pixel_std(images: np.ndarray) -> float:
+    """Std across images of each pixel (0-1 units), averaged over pixels: 0 when every image is the same."""
+    return float((images.astype(np.float32) / 255).std(axis=0).mean())
+
+
+def _write_grid(path: Path, images: np.ndarray) -> None:
+    from facelab.io.atomic import write_atomic
+
+    n, h, w, _ = images.shape
+    cols = min(GRID, n)
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * h, cols * w, 3), 255, np.uint8)
+    for i, img in enumerate(images):
+        grid[(i // cols) * h : (i // cols + 1) * h, (i % cols) * w : (i % cols + 1) * w] = img
+    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    if ok:
+        write_atomic(path, png.tobytes())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
