@@ -226,8 +226,15 @@ def test_a_port_in_use_is_one_line_and_changes_nothing(ws: Path, run_cli) -> Non
 
 def test_the_studio_never_builds_a_shell_command() -> None:
     code = "\n".join(p.read_text() for p in STUDIO_SRC.rglob("*.py"))
-    for needle in ("subprocess", "os.system", "os.popen", "shell=True", "os.exec", "os.spawn", "eval(", "exec("):
+    for needle in ("os.system", "os.popen", "shell=", "os.exec", "os.spawn", "eval(", "exec(", "shlex"):
         assert needle not in code, needle
+    # only the jobs start processes, once, with the checked argument list of ``command_line``
+    for p in STUDIO_SRC.rglob("*.py"):
+        if p.name != "jobs.py":
+            assert "subprocess" not in p.read_text(), p.name
+    jobs_code = (STUDIO_SRC / "jobs.py").read_text()
+    assert jobs_code.count("subprocess.Popen(") == 1 and "subprocess.Popen(\n                argv," in jobs_code
+    assert "argv = command_line(" in jobs_code
 
 
 def test_pages_carry_the_security_headers(ws: Path) -> None:

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelab.errors import FacelabError
 from facelab.io.atomic import ensure_writable_dir
-from facelab.studio import facesets, masks, merge_tuner
+from facelab.studio import facesets, jobs, masks, merge_tuner
 from facelab.studio.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -43,7 +43,7 @@ from facelab.studio.security import (
 )
 from facelab.studio.web import PACKAGE_DIR, STUDIO_DIR, Studio, error_response, short_message
 
-PAGES: tuple[ModuleType, ...] = (facesets, masks, merge_tuner)  # each: router, NAV, setup(studio), warm(studio)
+PAGES: tuple[ModuleType, ...] = (facesets, masks, merge_tuner, jobs)  # each: router, NAV, setup(studio), warm(studio)
 COOKIE_FLAGS = "HttpOnly; Path=/; SameSite=strict"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "

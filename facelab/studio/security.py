@@ -6,7 +6,8 @@
 * A loopback host needs no token, but the Host header must then name a loopback host too (a DNS-rebinding page
   cannot read the studio). Any other host needs the access token printed at start.
 * Every state-changing request carries the session's CSRF token (an HMAC of its session cookie).
-* Nothing here or in the routes ever builds a shell string: the studio starts no processes.
+* Nothing here or in the routes ever builds a shell string: the only processes are the jobs (``jobs.py``), each
+  started with a checked argument list.
 """
 
 from __future__ import annotations
