@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facelab.errors import FacelabError
 from facelab.io.atomic import ensure_writable_dir
-from facelab.studio import facesets, jobs, masks, merge_tuner
+from facelab.studio import facesets, jobs, masks, merge_tuner, reports
 from facelab.studio.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -43,7 +43,8 @@ from facelab.studio.security import (
 )
 from facelab.studio.web import PACKAGE_DIR, STUDIO_DIR, Studio, error_response, short_message
 
-PAGES: tuple[ModuleType, ...] = (facesets, masks, merge_tuner, jobs)  # each: router, NAV, setup(studio), warm(studio)
+# each: router, NAV, setup(studio), warm(studio)
+PAGES: tuple[ModuleType, ...] = (facesets, masks, merge_tuner, jobs, reports)
 COOKIE_FLAGS = "HttpOnly; Path=/; SameSite=strict"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -94,7 +95,10 @@ class Guard:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                own = headers.getlist("content-security-policy")  # a route's stricter policy (reports.py)
                 headers.update(SECURITY_HEADERS)
+                for policy in own:  # kept as a second header: browsers enforce every policy, so it only narrows
+                    headers.append("content-security-policy", policy)
                 if fresh:
                     headers.append("set-cookie", f"{SESSION_COOKIE}={scope['state']['session']}; {COOKIE_FLAGS}")
             await send(message)

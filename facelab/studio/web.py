@@ -1,6 +1,6 @@
 """What every studio page module shares: the app's state, page rendering, JSON errors and server-sent events.
 
-A page module (``facesets.py``, ``masks.py``, ``merge_tuner.py``, ``jobs.py``) holds an ``APIRouter`` named
+A page module (``facesets.py``, ``masks.py``, ``merge_tuner.py``, ``jobs.py``, ``reports.py``) holds an ``APIRouter`` named
 ``router`` and a ``NAV`` tuple of (label, path) for the header; ``app.py`` lists the modules.
 """
 
