@@ -29,15 +29,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(REPO / "tests"))  # the browser tests' Chromium path and launch arguments
+from studio_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 FIRST_SCREEN = 20  # tiles
 # where the first screen's time goes, by the page's clock (seconds from navigation start)
 STEPS = """() => {
@@ -147,7 +141,7 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5, help="page loads (the first on a just-started server)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the figures to OUT")
     a = p.parse_args()
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         print(f"{CHROMIUM} not installed (Debian package chromium)", file=sys.stderr)
         return 2
     from playwright.sync_api import sync_playwright
@@ -167,7 +161,7 @@ def main() -> int:
         runs = []
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
                 for i in range(a.runs):
                     r = first_screen(browser, f"http://127.0.0.1:{port}/faceset/faces", a.faces)
                     runs.append(r)

@@ -17,6 +17,7 @@ import pytest
 from merge_job import FRAMES, merge_job
 from studio_browser import copy_faces, studio_server, wait_for
 from test_studio_browser_masks import SIDE, click_at, near, open_editor
+from test_studio_merge import tune_erode_over_5_to_9
 
 from facelab.cli import main as cli
 from facelab.faceset.store import read_meta
@@ -121,26 +122,7 @@ def test_the_whole_loop_in_one_browser_session(ws: Path, studio_page, tmp_path: 
         assert (ws / SOURCE["model"] / "checkpoint").is_dir() and (ws / SOURCE["model"] / "preview.png").exists()
 
         # 4. the merge tuner with the trained model: erode 40 over frames 5..9, saved
-        page.goto(f"{url}/merge?" + "&".join(f"{k}={v}" for k, v in SOURCE.items()))
-        frame = page.get_by_test_id("merge-frame")
-        page.wait_for_function("() => document.querySelector('[data-testid=merge-frame]').dataset.frame === '0'")
-        page.eval_on_selector(  # scrub to frame 5
-            '[data-testid="merge-scrub"]', "el => { el.value = '5'; el.dispatchEvent(new Event('input')); }"
-        )
-        page.wait_for_function("() => document.querySelector('[data-testid=merge-frame]').dataset.frame === '5'")
-        page.get_by_test_id("merge-range-start-here").click()
-        page.get_by_test_id("merge-range-end").fill("9")
-        page.get_by_test_id("merge-setting-erode").fill("40")
-        page.get_by_test_id("merge-dirty").wait_for(state="visible")
-        page.get_by_test_id("merge-range-apply").click()
-        page.get_by_test_id("merge-range").first.wait_for()
-        page.wait_for_function(
-            "() => JSON.parse(document.querySelector('[data-testid=merge-frame]').dataset.settings || '{}').erode === 40"
-        )
-        page.get_by_test_id("merge-save-path").fill("tuned.json")
-        page.get_by_test_id("merge-save").click()
-        assert wait_for(lambda: (ws / "tuned.json").exists())
-        page.get_by_test_id("merge-command").wait_for()
+        frame = tune_erode_over_5_to_9(page, url, ws, SOURCE)
         tuned = json.loads((ws / "tuned.json").read_text())
         assert tuned["source"] == SOURCE
         assert [(r["start"], r["end"], r["settings"]["erode"]) for r in tuned["ranges"]] == [(5, 9, 40)]

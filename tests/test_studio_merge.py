@@ -137,30 +137,36 @@ def test_save_refuses_bad_settings_and_other_files(c, ws):
 # --- in a browser ------------------------------------------------------------------------------------------------
 
 
+def tune_erode_over_5_to_9(page, url: str, ws: Path, source: dict[str, str]):
+    """In the merge tuner opened on ``source``: scrub to frame 5, set erode 40 for frames 5..9, apply, save as
+    tuned.json (waits for the file and the page's merge command); returns the merge-frame locator."""
+    page.goto(f"{url}/merge?" + "&".join(f"{k}={v}" for k, v in source.items()))
+    frame = page.get_by_test_id("merge-frame")
+    page.wait_for_function("() => document.querySelector('[data-testid=merge-frame]').dataset.frame === '0'")
+    page.eval_on_selector(  # scrub to frame 5
+        '[data-testid="merge-scrub"]', "el => { el.value = '5'; el.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_function("() => document.querySelector('[data-testid=merge-frame]').dataset.frame === '5'")
+    page.get_by_test_id("merge-range-start-here").click()
+    page.get_by_test_id("merge-range-end").fill("9")
+    page.get_by_test_id("merge-setting-erode").fill("40")
+    page.get_by_test_id("merge-dirty").wait_for(state="visible")
+    page.get_by_test_id("merge-range-apply").click()
+    page.get_by_test_id("merge-range").first.wait_for()
+    page.wait_for_function(
+        "() => JSON.parse(document.querySelector('[data-testid=merge-frame]').dataset.settings || '{}').erode === 40"
+    )
+    page.get_by_test_id("merge-save-path").fill("tuned.json")
+    page.get_by_test_id("merge-save").click()
+    assert wait_for(lambda: (ws / "tuned.json").exists())
+    page.get_by_test_id("merge-command").wait_for()
+    return frame
+
+
 def test_tune_erode_over_a_range_save_and_merge_reproduces_the_frame(ws, studio_page, tmp_path):
     page = studio_page
     with studio_server(ws) as url:
-        q = "&".join(f"{k}={v}" for k, v in SOURCE.items())
-        page.goto(f"{url}/merge?{q}")
-        frame = page.get_by_test_id("merge-frame")
-        page.wait_for_function("() => document.querySelector('[data-testid=merge-frame]').dataset.frame === '0'")
-        page.eval_on_selector(  # scrub to frame 5
-            '[data-testid="merge-scrub"]', "el => { el.value = '5'; el.dispatchEvent(new Event('input')); }"
-        )
-        page.wait_for_function("() => document.querySelector('[data-testid=merge-frame]').dataset.frame === '5'")
-        page.get_by_test_id("merge-range-start-here").click()
-        page.get_by_test_id("merge-range-end").fill("9")
-        page.get_by_test_id("merge-setting-erode").fill("40")
-        page.get_by_test_id("merge-dirty").wait_for(state="visible")
-        page.get_by_test_id("merge-range-apply").click()
-        page.get_by_test_id("merge-range").first.wait_for()
-        page.wait_for_function(
-            "() => JSON.parse(document.querySelector('[data-testid=merge-frame]').dataset.settings || '{}').erode === 40"
-        )
-        page.get_by_test_id("merge-save-path").fill("tuned.json")
-        page.get_by_test_id("merge-save").click()
-        assert wait_for(lambda: (ws / "tuned.json").exists())
-        page.get_by_test_id("merge-command").wait_for()
+        frame = tune_erode_over_5_to_9(page, url, ws, SOURCE)
         saved = json.loads((ws / "tuned.json").read_text())
         assert [(r["start"], r["end"], r["settings"]["erode"]) for r in saved["ranges"]] == [(5, 9, 40)]
         assert saved["base"]["erode"] == 0

@@ -8,10 +8,8 @@ cache, a corrupt cache is rebuilt, and an unwritable one is skipped.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import sqlite3
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 from facelab.errors import FacelabError, FacesetError
 from facelab.faceset.meta import FaceMeta, read_meta_bytes
 from facelab.faceset.store import face_files
+from facelab.io.sqlite_cache import open_versioned
 
 log = logging.getLogger(__name__)
 
@@ -126,30 +125,14 @@ def _stat_key(path: Path) -> Key | None:
 
 def _open_cache(path: Path) -> tuple[sqlite3.Connection, dict[str, Row]] | None:
     """A connection to the cache and all its rows by name, or None if no cache can be used here."""
-    for attempt in range(2):
-        con = None
-        try:
-            con = sqlite3.connect(path, timeout=10)
-            if con.execute("PRAGMA user_version").fetchone()[0] != _CACHE_VERSION:
-                with con:
-                    con.execute("DROP TABLE IF EXISTS faces")
-                    con.execute("CREATE TABLE faces (name TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, meta TEXT)")
-                    con.execute(f"PRAGMA user_version = {_CACHE_VERSION}")
-            rows = {n: (s, m, j) for n, s, m, j in con.execute("SELECT name, size, mtime_ns, meta FROM faces")}
-            return con, rows
-        except sqlite3.Error as e:
-            if con is not None:
-                con.close()
-            # "not a database" / "malformed" (DatabaseError) is a broken cache: ours to throw away and rebuild;
-            # OperationalError (read-only folder, lock held too long) means: work without the cache this time
-            if attempt == 0 and path.is_file() and not isinstance(e, sqlite3.OperationalError):
-                log.info("%s: faceset index is corrupt (%s), rebuilding it", path, e)
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-                continue
-            log.debug("%s: faceset index not used (%s)", path, e)
-            return None
-    return None
+    opened = open_versioned(
+        path,
+        _CACHE_VERSION,
+        "CREATE TABLE faces (name TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, meta TEXT)",
+        "faceset index",
+        lambda con: {n: (s, m, j) for n, s, m, j in con.execute("SELECT name, size, mtime_ns, meta FROM faces")},
+    )
+    return None if opened is None else (opened[0], opened[1] or {})
 
 
 def _from_row(row: Row | None, key: Key) -> FaceMeta | None:

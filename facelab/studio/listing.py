@@ -30,6 +30,8 @@ from facelab.faceset.meta import FaceMeta, read_meta_bytes
 from facelab.faceset.sort import SORT_KEYS, SORTS, keeps, order_faces, thread_map
 from facelab.faceset.store import FACE_EXTS
 from facelab.io.media import cut_short
+from facelab.io.sqlite_cache import open_versioned
+from facelab.studio.security import walk_inside
 
 log = logging.getLogger(__name__)
 
@@ -86,27 +88,11 @@ class GridQuery:
 def find_facesets(root: Path, depth: int = FIND_DEPTH) -> list[FacesetEntry]:
     """The folders of ``root`` (itself included, hidden ones not) that hold facelab or DFL faces, by path."""
     found: list[FacesetEntry] = []
-    seen: set[Path] = set()
-
-    def walk(folder: Path, level: int) -> None:
-        real = folder.resolve()
-        if real in seen or not real.is_relative_to(root):  # a symlink loop, or a link out of the workspace
-            return
-        seen.add(real)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
+    for folder, _, entries, _ in walk_inside(root, depth):
         images = [Path(e.path) for e in entries if _is_image_entry(e)]
         if images and any(_is_face(p) for p in images[:PROBE_FILES]):
             rel = folder.relative_to(root).as_posix()
             found.append(FacesetEntry("" if rel == "." else rel, folder.name, len(images)))
-        if level < depth:
-            for e in entries:
-                if not e.name.startswith(".") and e.is_dir():
-                    walk(Path(e.path), level + 1)
-
-    walk(root, 0)
     return found
 
 
@@ -245,30 +231,12 @@ _COLUMNS = "name, size, mtime_ns, why, yaw, pitch, blur, synthetic, keys"
 
 def _open_db(path: Path) -> sqlite3.Connection | None:
     """A connection to the index (made or rebuilt as needed), or None where none can be used."""
-    for attempt in range(2):
-        con = None
-        try:
-            con = sqlite3.connect(path, timeout=10)
-            if con.execute("PRAGMA user_version").fetchone()[0] != _DB_VERSION:
-                with con:
-                    con.execute("DROP TABLE IF EXISTS faces")
-                    con.execute(
-                        "CREATE TABLE faces (faceset TEXT, name TEXT, size INTEGER, mtime_ns INTEGER, why TEXT,"
-                        " yaw REAL, pitch REAL, blur REAL, synthetic INTEGER, keys TEXT, PRIMARY KEY (faceset, name))"
-                    )
-                    con.execute(f"PRAGMA user_version = {_DB_VERSION}")
-            return con
-        except sqlite3.Error as e:
-            if con is not None:
-                con.close()
-            if attempt == 0 and path.is_file() and not isinstance(e, sqlite3.OperationalError):
-                log.info("%s: studio face index is corrupt (%s), rebuilding it", path, e)
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-                continue
-            log.debug("%s: studio face index not used (%s)", path, e)
-            return None
-    return None
+    schema = (
+        "CREATE TABLE faces (faceset TEXT, name TEXT, size INTEGER, mtime_ns INTEGER, why TEXT,"
+        " yaw REAL, pitch REAL, blur REAL, synthetic INTEGER, keys TEXT, PRIMARY KEY (faceset, name))"
+    )
+    opened = open_versioned(path, _DB_VERSION, schema, "studio face index")
+    return None if opened is None else opened[0]
 
 
 def _load_rows(con: sqlite3.Connection, rel: str) -> dict[str, FaceRow]:

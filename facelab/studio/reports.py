@@ -12,7 +12,6 @@ workspace can run nothing and read nothing of the studio.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from facelab.evaluate.table import BIN_BARS, format_value, metric_rows
-from facelab.studio.security import StudioError, relative_name, resolve_inside
+from facelab.studio.security import StudioError, relative_name, resolve_inside, walk_inside
 from facelab.studio.web import Studio, render, short_message, studio
 
 router = APIRouter()
@@ -120,17 +119,7 @@ def find_reports(root: Path, depth: int = FIND_DEPTH) -> list[ReportEntry]:
     """Report folders (holding a report.json) and coverage plots of ``root``, hidden folders and symlinks out of
     the workspace left out; newest first."""
     found: list[ReportEntry] = []
-    seen: set[Path] = set()
-
-    def walk(folder: Path, level: int) -> None:
-        real = folder.resolve()
-        if real in seen or not real.is_relative_to(root):
-            return
-        seen.add(real)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
+    for _, real, entries, _ in walk_inside(root, depth):
         rel = relative_name(root, real)
         for e in entries:
             if e.name.startswith("."):
@@ -142,12 +131,8 @@ def find_reports(root: Path, depth: int = FIND_DEPTH) -> list[ReportEntry]:
                 elif e.name.endswith(COVERAGE_SUFFIX) and e.is_file() and Path(e.path).resolve().is_relative_to(root):
                     name = f"{rel}/{e.name}" if rel else e.name
                     found.append(ReportEntry(name, e.name, "coverage", e.stat().st_mtime))
-                elif level < depth and e.is_dir():
-                    walk(Path(e.path), level + 1)
             except OSError:
                 continue
-
-    walk(root, 0)
     return sorted(found, key=lambda e: (-e.mtime, e.rel))
 
 

@@ -19,6 +19,7 @@ import ipaddress
 import os
 import secrets
 import socket
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from facelab.errors import FacelabError
@@ -72,6 +73,33 @@ def resolve_inside(root: Path, rel: str) -> Path:
     if not p.exists():
         raise StudioError(f"{rel}: no such file or folder in the workspace", 404)
     return p
+
+
+def walk_inside(root: Path, depth: int) -> Iterator[tuple[Path, Path, list[os.DirEntry[str]], int]]:
+    """(folder, its resolved path, its entries by name, level) for ``root`` and its visible subfolders down to
+    ``depth``, parents first; symlink loops and links out of the workspace are not entered, nor are unreadable
+    folders."""
+    seen: set[Path] = set()
+
+    def walk(folder: Path, level: int) -> Iterator[tuple[Path, Path, list[os.DirEntry[str]], int]]:
+        real = folder.resolve()
+        if real in seen or not real.is_relative_to(root):
+            return
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        yield folder, real, entries, level
+        if level < depth:
+            for e in entries:
+                try:
+                    if not e.name.startswith(".") and e.is_dir():
+                        yield from walk(Path(e.path), level + 1)
+                except OSError:
+                    continue
+
+    yield from walk(root, 0)
 
 
 def relative_name(root: Path, path: Path) -> str:
