@@ -317,10 +317,11 @@ class Jobs:
             job = self.read(job_id)
             if job["status"] != "running":
                 return
-            job.update(status=status, returncode=rc, ended=time.time(), note=note)
-            self._write(job)
+            # the log's last line first: whoever sees the job ended must also see its whole log
             with open(self.folder / job_id / "log.txt", "ab") as log:
                 log.write((f"--- {status}" + ("" if rc is None else f" (return code {rc})") + "\n").encode())
+            job.update(status=status, returncode=rc, ended=time.time(), note=note)
+            self._write(job)
 
     def stop(self, job_id: str) -> dict[str, Any]:
         job = self.read(job_id)
