@@ -5,6 +5,7 @@ without the CSRF token are refused; stop (Ctrl+C) saves the model and resume goe
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from facelab.studio.app import create_app
 from facelab.studio.jobs import command_line
+from facelab.studio.security import StudioError
 
 TINY = {
     "archi": "df-ud",
@@ -157,6 +159,11 @@ def test_command_lines_are_argument_lists(ws: Path) -> None:
         "--iters=3",
         "--no-random-warp",
     ]
+    # a switch is given only when true; paths among merge's options are checked as paths
+    assert command_line(root, "mask-train", {"faceset": ["src"], "out": "x", "generic": True})[-1] == "--generic"
+    assert "--generic" not in command_line(root, "mask-train", {"faceset": ["src"], "out": "x", "generic": False})
+    with pytest.raises(StudioError, match="outside|not a path"):
+        command_line(root, "merge", {"dst": "dst", "model": "models", "output": "o.mp4", "mask_model": "/etc"})
 
 
 def test_stop_saves_and_resume_goes_on(ws: Path) -> None:
@@ -177,3 +184,53 @@ def test_stop_saves_and_resume_goes_on(ws: Path) -> None:
     c.post(f"/api/jobs/{job['id']}/stop", headers=h)
     final = wait_job(c, job["id"], timeout=30)
     assert final["status"] == "stopped" and final["progress"]["iteration"] > saved
+
+
+def test_every_form_field_is_an_option_of_its_command() -> None:
+    from facelab.studio.jobs import FORMS, SPECS
+
+    kinds = {"list": ("in+",), "int": ("int",), "float": ("float",), "bool": ("flag", "switch")}
+    for command, form in FORMS.items():
+        spec = SPECS[command]
+        for f in form.fields:
+            assert f.name in spec.options, (command, f.name)
+            kind = spec.options[f.name]
+            if f.input == "select":
+                assert isinstance(kind, tuple) or kind == "word", (command, f.name)
+            elif f.input == "text":
+                assert kind in ("in", "out", "word"), (command, f.name)
+            else:
+                assert kind in kinds[f.input], (command, f.name)
+        assert set(spec.required) <= {f.name for f in form.fields if f.required}, command
+
+
+def test_a_studio_started_again_follows_a_job_still_running_and_stops_it(ws: Path) -> None:
+    """The studio that started a job has gone (restart); the job's process runs on. The new studio follows it
+    (progress, then its end) and can stop it (Ctrl+C: the trainer saves)."""
+    import subprocess
+
+    job_id = "20260101-000000-fedcba"
+    folder = ws / ".facelab-studio" / "jobs" / job_id
+    folder.mkdir(parents=True)
+    args = train_args(100000)
+    argv = command_line(ws.resolve(), "train", args)
+    with open(folder / "log.txt", "ab") as log:
+        proc = subprocess.Popen(
+            argv, cwd=ws, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "FACELAB_PROGRESS": "1", "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    try:
+        job = {"id": job_id, "command": "train", "args": args, "argv": argv[1:], "status": "running",
+               "pid": proc.pid, "runs": 1}  # fmt: skip
+        (folder / "job.json").write_text(json.dumps(job))
+        c, h = client(ws)
+        running = wait_job(c, job_id, until=lambda j: (j["progress"]["done"] or 0) >= 2)
+        assert running["status"] == "running", running["log"]
+        assert c.post(f"/api/jobs/{job_id}/stop", headers=h).status_code == 200
+        stopped = wait_job(c, job_id, timeout=30)
+        assert stopped["status"] == "stopped", stopped["log"]
+        assert (stopped["progress"]["iteration"] or 0) >= 2  # saved on Ctrl+C
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

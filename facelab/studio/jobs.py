@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from facelab.config import MaskConfig, MergeConfig, ModelConfig, TrainConfig
 from facelab.io.atomic import write_atomic
 from facelab.studio.listing import find_facesets
-from facelab.studio.merge_tuner import find_models
+from facelab.studio.merge_tuner import find_models, find_videos
 from facelab.studio.security import StudioError, is_plain_name, relative_name, resolve_inside
 from facelab.studio.web import Studio, event_stream, render, studio
 from facelab.train.presets import PRESETS
@@ -53,7 +53,8 @@ IMAGES = ("preview.png", "losses.png")  # of a train job's model folder
 
 # --- what each command accepts -----------------------------------------------------------------------------------
 # kinds: "in" an existing path, "out" a path to write (its folder exists), "in+" a list of existing paths, "int",
-# "float", "flag" (a bool option), "word" (a plain value), or a tuple of choices
+# "float", "flag" (a bool option: --x / --no-x), "switch" (only --x, when true), "word" (a plain value), or a tuple
+# of choices
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,6 @@ class Spec:
     positional: tuple[str, ...] = ()  # option names given as positional arguments, in order
     required: tuple[str, ...] = ()
     model: str | None = None  # the option naming the folder whose preview.png / losses.png the page shows
-    bools: str = "both"  # "both": --x / --no-x (BooleanOptionalAction); "set": only --x when true
 
 
 def _config_options(*classes: type) -> dict[str, Any]:
@@ -108,30 +108,136 @@ SPECS: dict[str, Spec] = {
             "detector": "word",
             "every": "int",
             "jobs": "int",
-            "force": "flag",
+            "max_faces": "int",
+            "no_refine": "switch",
+            "no_smooth": "switch",
+            "force": "switch",
         },
         positional=("input",),
         required=("input", "output"),
-        bools="set",
     ),
     "mask-train": Spec(
         ("mask", "train"),
-        {**_config_options(MaskConfig), "faceset": "in+", "out": "out", "iters": "int", "minutes": "float"},
+        {
+            **_config_options(MaskConfig),
+            "faceset": "in+",
+            "out": "out",
+            "iters": "int",
+            "minutes": "float",
+            "init": "in",
+            "generic": "switch",
+        },
         required=("faceset", "out"),
+        model="out",
     ),
     "merge": Spec(
         ("merge",),
-        {**_config_options(MergeConfig), "dst": "in", "model": "in", "faceset": "in", "output": "out", "fps": "float"},
+        {
+            **_config_options(MergeConfig),
+            "dst": "in",
+            "model": "in",
+            "faceset": "in",
+            "output": "out",
+            "fps": "float",
+            "settings": "in",
+            "mask_model": "in",
+            "only_like": "in",
+        },
         positional=("dst",),
         required=("dst", "model", "output"),
     ),
     "evaluate": Spec(
         ("evaluate",),
-        {"src": "in", "dst": "in", "swapped": "in", "output": "out", "no_fid": "flag"},
+        {"src": "in", "dst": "in", "swapped": "in", "output": "out", "no_fid": "switch"},
         required=("src", "dst", "swapped"),
-        bools="set",
     ),
 }
+
+
+# --- the page's forms: the fields each command's form shows (the rest go in its "more options" box) ---------------
+# input: "text", "list" (comma-separated: an "in+" option), "int", "float", "bool" (a checkbox), "select" (choices);
+# suggest: the datalist offered (facesets, models, videos); the JS builds the form from this (jobs.js)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    input: str = "text"
+    suggest: str | None = None
+    required: bool = False
+    value: Any = None
+    placeholder: str = ""
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Form:
+    title: str
+    fields: tuple[Field, ...]
+    example: str  # the "more options" box's placeholder
+
+
+FORMS: dict[str, Form] = {
+    "extract": Form(
+        "Extract faces",
+        (
+            Field("input", "video or image folder", suggest="videos", required=True),
+            Field("output", "faceset folder", suggest="facesets", required=True, placeholder="new faceset"),
+            Field("detector", "detector", "select", choices=("", "mediapipe", "dlib-hog", "dlib-mmod")),
+            Field("every", "one frame in", "int", value=1),
+        ),
+        "size=256 face_type=wf",
+    ),
+    "train": Form(
+        "Train a swap model",
+        (
+            Field("src", "src faceset", "list", "facesets", required=True),
+            Field("dst", "dst faceset", suggest="facesets", required=True),
+            Field("model", "model folder", suggest="models", required=True, placeholder="new or existing"),
+            Field("preset", "preset", "select", choices=("", *PRESETS)),
+            Field("iters", "iterations", "int", value=1000),
+        ),
+        "resolution=64 batch=4",
+    ),
+    "mask-train": Form(
+        "Train a mask model",
+        (
+            Field("faceset", "facesets", "list", "facesets", required=True, placeholder="a, b"),
+            Field("out", "mask model folder", suggest="models", required=True, placeholder="new or existing"),
+            Field("iters", "iterations", "int", value=1000),
+            Field("generic", "generic (no labels needed)", "bool", value=False),
+            Field("init", "fine-tune from", suggest="models", placeholder="a generic mask model"),
+        ),
+        "batch=4 occluder_prob=0.5",
+    ),
+    "merge": Form(
+        "Merge a video",
+        (
+            Field("dst", "dst video", suggest="videos", required=True),
+            Field("model", "model folder", suggest="models", required=True),
+            Field("output", "output video", required=True, placeholder="merged.mp4"),
+            Field("settings", "merge settings", placeholder="from the merge tuner (JSON)"),
+        ),
+        "mask_mode=xseg-dst mask_model=masks/m",
+    ),
+    "evaluate": Form(
+        "Evaluate a swap",
+        (
+            Field("src", "src faceset", suggest="facesets", required=True),
+            Field("dst", "dst video", suggest="videos", required=True),
+            Field("swapped", "merged video", suggest="videos", required=True),
+            Field("output", "report folder", required=True, placeholder="reports/new"),
+            Field("no_fid", "skip FID (slow on a CPU)", "bool", value=True),
+        ),
+        "",
+    ),
+}
+
+
+def forms_json() -> dict[str, Any]:
+    """FORMS as the page's script reads them."""
+    return {c: dataclasses.asdict(f) for c, f in FORMS.items()}
 
 
 def command_line(root: Path, command: str, args: dict[str, Any]) -> list[str]:
@@ -152,10 +258,10 @@ def command_line(root: Path, command: str, args: dict[str, Any]) -> list[str]:
         if value is None or value == "":
             continue
         flag = "--" + name.replace("_", "-")
-        if kind == "flag":
+        if kind in ("flag", "switch"):
             if not isinstance(value, bool):
                 raise StudioError(f"{name}: give true or false", 422)
-            if value or spec.bools == "both":
+            if value or kind == "flag":
                 options.append(flag if value else "--no-" + flag[2:])
             continue
         for v in value if kind == "in+" and isinstance(value, list) else [value]:
@@ -463,7 +569,8 @@ def jobs_page(request: Request) -> Response:
         "jobs.html",
         facesets=[f.rel or "." for f in find_facesets(s.root)],
         models=find_models(s.root),
-        presets=list(PRESETS),
+        videos=find_videos(s.root),
+        forms=forms_json(),
     )
 
 

@@ -1,4 +1,4 @@
-// Jobs page: start a training job, list the jobs, follow one (progress, preview, loss curves, log) over SSE.
+// Jobs page: start a job (extract, train, mask train, merge, evaluate), list the jobs, follow one (progress, preview, loss curves, log) over SSE.
 "use strict";
 
 (() => {
@@ -85,23 +85,73 @@
     list();
   }
 
-  $("train-form").addEventListener("submit", async (e) => {
+  // The start form: one command's fields at a time, built from the server's description (jobs.py's FORMS).
+  const forms = JSON.parse($("job-forms").textContent);
+
+  function field(f) {
+    const label = document.createElement("label");
+    label.append(f.label + " ");
+    let input;
+    if (f.input === "select") {
+      input = document.createElement("select");
+      for (const c of f.choices) input.append(new Option(c || "(default)", c));
+    } else {
+      input = document.createElement("input");
+      input.type = f.input === "bool" ? "checkbox" : f.input === "int" || f.input === "float" ? "number" : "text";
+      if (f.input === "int") input.min = "1";
+      if (f.input === "float") input.step = "any";
+      if (f.suggest) input.setAttribute("list", f.suggest);
+      if (f.input !== "bool") input.size = 18;
+      input.placeholder = f.placeholder || "";
+    }
+    input.name = f.name;
+    input.required = f.required;
+    input.dataset.input = f.input;
+    input.setAttribute("data-testid", `job-${f.name.replace(/_/g, "-")}`);
+    if (f.input === "bool") input.checked = Boolean(f.value);
+    else if (f.value != null) input.value = String(f.value);
+    label.append(input);
+    return label;
+  }
+
+  function showForm(command) {
+    const form = forms[command];
+    $("job-fields").replaceChildren(...form.fields.map(field));
+    $("job-form").elements.options.placeholder = form.example;
+  }
+
+  function value(input) {
+    if (input.dataset.input === "bool") return input.checked;
+    const text = input.value.trim();
+    if (text === "") return null;
+    if (input.dataset.input === "int" || input.dataset.input === "float") return Number(text);
+    if (input.dataset.input === "list") return text.split(",").map((s) => s.trim()).filter(Boolean);
+    return text;
+  }
+
+  $("job-command").addEventListener("change", (e) => showForm(e.target.value));
+  showForm($("job-command").value);
+
+  $("job-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    const f = new FormData(e.target);
-    const args = { src: [f.get("src")], dst: f.get("dst"), model: f.get("model"), iters: Number(f.get("iters")) };
-    if (f.get("preset")) args.preset = f.get("preset");
-    for (const pair of String(f.get("options") || "").split(/\s+/).filter(Boolean)) {
+    const command = $("job-command").value;
+    const args = {};
+    for (const input of $("job-fields").querySelectorAll("[name]")) {
+      const v = value(input);
+      if (v !== null) args[input.name] = v;
+    }
+    for (const pair of String(e.target.elements.options.value || "").split(/\s+/).filter(Boolean)) {
       const at = pair.indexOf("=");
       if (at < 1) {
         message(`${pair}: write options as name=value`, "error");
         return;
       }
       const name = pair.slice(0, at).replace(/^-+/, "").replace(/-/g, "_");
-      const value = pair.slice(at + 1);
-      args[name] = value === "true" ? true : value === "false" ? false : value;
+      const v = pair.slice(at + 1);
+      args[name] = v === "true" ? true : v === "false" ? false : v;
     }
     try {
-      const job = await post("/api/jobs", { command: "train", args });
+      const job = await post("/api/jobs", { command, args });
       message(`started job ${job.id}`);
       open(job.id);
     } catch (err) {
