@@ -190,3 +190,27 @@ def test_tune_erode_over_a_range_save_and_merge_reproduces_the_frame(ws, studio_
     shown = np.frombuffer(base64.b64decode(rgba), np.uint8).reshape(h, w, 4)[..., :3]
     frames = merge_with(ws, ws / "tuned.json", tmp_path / "out")
     np.testing.assert_array_equal(shown, frames[5])  # the page's frame, bit for bit
+
+
+def test_a_mask_model_for_the_xseg_modes_and_the_cli_agrees(c, ws, tmp_path):
+    """The tuner opened with a mask model renders the xseg-prd modes as ``merge --mask-model`` does."""
+    masks = ["mask", "train", "--faceset", str(ws / SOURCE["faceset"]), "--out", str(ws / "models" / "xseg")]
+    assert cli([*masks, "--iters", "2", "--generic", "--batch", "2", "--widths", "8,8,8,8,8,8", "--workers", "0"]) == 0
+    source = {**SOURCE, "mask_model": "models/xseg"}
+    h = csrf(c)
+    r = c.post("/api/merge/open", json=SOURCE, headers=h)
+    base = {**r.json()["base"], "mask_mode": "xseg-prd"}
+    without = c.get("/api/merge/frame", params={**SOURCE, "frame": 5, "settings": json.dumps(base)})
+    assert without.status_code == 400 and "mask-model" in without.json()["error"]  # says what is missing
+    assert c.post("/api/merge/open", json=source, headers=h).status_code == 200
+    r = c.get("/api/merge/frame", params={**source, "frame": 5, "settings": json.dumps(base)})
+    assert r.status_code == 200, r.text
+    shown = cv2.cvtColor(cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    saved = c.post("/api/merge/save", json={**source, "path": "x.json", "base": base, "ranges": []}, headers=h)
+    assert "--mask-model models/xseg" in saved.json()["command"]
+    assert json.loads((ws / "x.json").read_text())["source"]["mask_model"] == "models/xseg"
+    args = ["merge", str(ws / SOURCE["dst"]), "--model", str(ws / SOURCE["model"]), "--faceset"]
+    args += [str(ws / SOURCE["faceset"]), "--mask-model", str(ws / "models" / "xseg"), "--settings", str(ws / "x.json")]
+    assert cli([*args, "-o", str(tmp_path / "out")]) == 0
+    merged = cv2.cvtColor(cv2.imread(str(sorted((tmp_path / "out").glob("*.png"))[5])), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(shown, merged)

@@ -56,7 +56,7 @@ PER_FRAME: tuple[str, ...] = (
     "motion_blur",
 )
 WHOLE_RUN: tuple[str, ...] = tuple(f.name for f in fields(MergeConfig) if f.name not in PER_FRAME)
-SOURCE_KEYS: tuple[str, ...] = ("dst", "faceset", "model")
+SOURCE_KEYS: tuple[str, ...] = ("dst", "faceset", "model", "mask_model")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 own settings and save them as a merge settings file (``merge/settings.py``) that ``facelab merge --settings``
 applies: the page's frame is ``FrameRenderer``'s, which is the merge's own per-frame code (bit for bit).
 
-A renderer (decoder, faces, model and its cached predictions) is kept per (dst, faceset, model), two at most; a
-settings change re-renders from the cached prediction, without the model.
+A renderer (decoder, faces, model and its cached predictions) is kept per (dst, faceset, model, mask model), two at
+most; a settings change re-renders from the cached prediction, without the model. The mask model (optional, from
+``facelab mask train``) is what the xseg-prd mask modes need, as ``merge --mask-model``.
 """
 
 from __future__ import annotations
@@ -62,16 +63,18 @@ class Renderers:
     """The open FrameRenderers, newest last; at most ``RENDERERS``."""
 
     def __init__(self) -> None:
-        self._open: OrderedDict[tuple[str, str, str], FrameRenderer] = OrderedDict()
+        self._open: OrderedDict[tuple[str, ...], FrameRenderer] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, s: Studio, dst: str, faceset: str, model: str) -> FrameRenderer:
+    def get(self, s: Studio, dst: str, faceset: str, model: str, mask_model: str = "") -> FrameRenderer:
         paths = (inside(s, dst, "dst"), inside(s, faceset, "faceset"), inside(s, model, "model"))
-        key = tuple(relative_name(s.root, p) for p in paths)
+        masks = inside(s, mask_model, "mask model") if mask_model else None
+        key = tuple(relative_name(s.root, p) for p in (*paths, *([masks] if masks else [])))
         with self._lock:
             r = self._open.get(key)
             if r is None:
-                r = FrameRenderer(paths[0], model_dir=paths[2], faceset=paths[1])
+                run = MergeConfig(mask_model=str(masks)) if masks else None
+                r = FrameRenderer(paths[0], model_dir=paths[2], faceset=paths[1], run=run)
                 self._open[key] = r
                 while len(self._open) > RENDERERS:
                     _, old = self._open.popitem(last=False)
@@ -84,6 +87,7 @@ class OpenRequest(BaseModel):
     dst: str
     faceset: str
     model: str
+    mask_model: str = ""  # optional: a mask model folder, for the xseg-prd mask modes
 
 
 class RangeBody(BaseModel):
@@ -97,6 +101,7 @@ class SaveRequest(BaseModel):
     faceset: str
     model: str
     path: str  # a .json file in the workspace
+    mask_model: str = ""
     base: dict[str, Any]
     ranges: list[RangeBody]
 
@@ -139,7 +144,7 @@ def controls() -> list[dict[str, Any]]:
 def api_open(request: Request, body: OpenRequest) -> dict[str, Any]:
     """Load (or reuse) the renderer of a dst, its faceset and a model: frame count, size, model resolution."""
     s = studio(request)
-    r = _renderer(s, body.dst, body.faceset, body.model)
+    r = _renderer(s, body.dst, body.faceset, body.model, body.mask_model)
     h, w = r.frames[0].shape[:2]
     return {
         "frames": len(r),
@@ -152,7 +157,9 @@ def api_open(request: Request, body: OpenRequest) -> dict[str, Any]:
 
 
 @router.get("/api/merge/frame")
-def api_frame(request: Request, dst: str, faceset: str, model: str, frame: int, settings: str = "{}") -> Response:
+def api_frame(
+    request: Request, dst: str, faceset: str, model: str, frame: int, settings: str = "{}", mask_model: str = ""
+) -> Response:
     """Frame ``frame`` merged with ``settings`` (a JSON object of per-frame settings), as a PNG; the header
     ``X-Render-Ms`` says how long the render took and ``X-Predicted`` whether the model ran."""
     s = studio(request)
@@ -161,7 +168,7 @@ def api_frame(request: Request, dst: str, faceset: str, model: str, frame: int, 
     except json.JSONDecodeError as e:
         raise StudioError(f"settings: not JSON ({e.msg})", 422) from e
     values = check_values(values, "settings", lambda msg: StudioError(msg, 422))
-    r = _renderer(s, dst, faceset, model)
+    r = _renderer(s, dst, faceset, model, mask_model)
     if not 0 <= frame < len(r):
         raise StudioError(f"frame {frame}: {dst} has frames 0..{len(r) - 1}", 404)
     cached = r.predicted(frame)
@@ -192,20 +199,21 @@ def api_save(request: Request, body: SaveRequest) -> dict[str, Any]:
     ``merge --settings`` checks it."""
     s = studio(request)
     target = save_target(s, body.path)
-    for what, rel in (("dst", body.dst), ("faceset", body.faceset), ("model", body.model)):
+    source = {"dst": body.dst, "faceset": body.faceset, "model": body.model}
+    if body.mask_model:
+        source["mask_model"] = body.mask_model
+    for what, rel in source.items():
         inside(s, rel, what)
-    data = {
-        "format": FORMAT,
-        "base": body.base,
-        "ranges": [r.model_dump() for r in body.ranges],
-        "source": {"dst": body.dst, "faceset": body.faceset, "model": body.model},
-    }
+    data = {"format": FORMAT, "base": body.base, "ranges": [r.model_dump() for r in body.ranges], "source": source}
     settings = parse_settings(data, body.path)
     if target.exists():
         _load(s, target)  # only a settings file may be replaced
     write_atomic(target, settings.dumps().encode())
     rel = relative_name(s.root, target)
-    command = f"facelab merge {body.dst} --model {body.model} --faceset {body.faceset} --settings {rel} -o OUT.mp4"
+    masks = f" --mask-model {body.mask_model}" if body.mask_model else ""
+    command = (
+        f"facelab merge {body.dst} --model {body.model} --faceset {body.faceset}{masks} --settings {rel} -o OUT.mp4"
+    )
     return {"path": rel, "ranges": len(settings.ranges), "command": command}
 
 
@@ -241,9 +249,9 @@ def _load(s: Studio, path: Path) -> MergeSettings:
         raise StudioError(short_message(s, str(e)), 422) from e
 
 
-def _renderer(s: Studio, dst: str, faceset: str, model: str) -> FrameRenderer:
+def _renderer(s: Studio, dst: str, faceset: str, model: str, mask_model: str = "") -> FrameRenderer:
     try:
-        return s.services["merge"].get(s, dst, faceset, model)
+        return s.services["merge"].get(s, dst, faceset, model, mask_model)
     except StudioError:
         raise
     except FacelabError as e:

@@ -15,7 +15,7 @@
   const endIn = document.getElementById("range-end");
   const $ = (id) => document.getElementById(id);
 
-  let source = null; // {dst, faceset, model}
+  let source = null; // {dst, faceset, model[, mask_model]}
   let frames = 0;
   let frame = 0;
   let base = {}; // the settings of every frame
@@ -135,6 +135,8 @@
     ev.preventDefault();
     const f = new FormData(sourceForm);
     const want = { dst: f.get("dst").trim(), faceset: f.get("faceset").trim(), model: f.get("model").trim() };
+    const masks = f.get("mask_model").trim();
+    if (masks) want.mask_model = masks;
     document.body.classList.add("busy");
     try {
       const info = await studio.post("/api/merge/open", want);
@@ -219,10 +221,11 @@
     }
   });
 
-  // a page opened as /merge?dst=..&faceset=..&model=..[&settings=..] opens them at once
+  // a page opened as /merge?dst=..&faceset=..&model=..[&mask_model=..][&settings=..] opens them at once
   const q = new URLSearchParams(location.search);
   if (q.get("dst") && q.get("faceset") && q.get("model")) {
-    for (const k of ["dst", "faceset", "model", "settings"]) if (q.get(k)) sourceForm.elements[k].value = q.get(k);
+    for (const k of ["dst", "faceset", "model", "mask_model", "settings"])
+      if (q.get(k)) sourceForm.elements[k].value = q.get(k);
     sourceForm.requestSubmit();
   }
 })();
