@@ -14,6 +14,10 @@ the machine did during the hours they take; run it on an idle machine for the pr
 A recipe with ``lr_schedule=budget`` plans for the last checkpoint: the earlier ones are snapshots of that plan
 (its learning rate not yet decayed), not what a shorter budget would give.
 
+On a GPU (``benchmarks/quality_gpu.sh``, one device call): ``--no-score`` trains and merges only (the device has no
+dlib or MediaPipe for the scoring); the same command run here afterwards, on the returned folder, scores each
+checkpoint from its ``swapped.mp4`` without training again.
+
 Usage: .venv/bin/python benchmarks/quality_per_hour.py [--pair p7_to_p6] [--recipes cpu-quick,cpu]
                                                      [--checkpoints 10,20,40,60] [--strip]
 """
@@ -37,7 +41,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/quality_per_hour.py`:
 from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, require_pair, write_json  # noqa: E402
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig  # noqa: E402
 from facelab.evaluate.report import evaluate  # noqa: E402
-from facelab.extract.pipeline import extract  # noqa: E402
+from facelab.extract.pipeline import SUMMARY_FILE, extract  # noqa: E402
 from facelab.faceset.index import load_metas  # noqa: E402
 from facelab.io.atomic import write_atomic  # noqa: E402
 from facelab.io.media import iter_frames  # noqa: E402
@@ -84,19 +88,19 @@ def _typed(default: Any, text: str) -> Any:
 
 
 def facesets(data: Path, pair: dict[str, Any], out: Path) -> dict[str, Path]:
-    """Both sides extracted once (whole face, 256 px) and reused by every recipe."""
+    """Both sides extracted once (whole face, 256 px) and reused by every recipe (a finished one is not opened
+    again, so a carried faceset needs no detector)."""
     sides = {}
     for side, rel in (("src", pair["src"][0]), ("dst", pair["dst"])):
         sides[side] = out / f"faceset_{side}"
-        extract(data / rel, sides[side], ExtractConfig(face_type="whole_face", size=256))
+        if not (sides[side] / SUMMARY_FILE).is_file():
+            extract(data / rel, sides[side], ExtractConfig(face_type="whole_face", size=256))
     return sides
 
 
-def score(model_dir: Path, dst_video: Path, sides: dict[str, Path], at: Path) -> dict[str, Any]:
-    """Merge the dst with the model and evaluate the result; returns the report's metrics."""
-    swapped = at / "swapped.mp4"
-    merge(dst_video, model_dir, swapped, MergeConfig(), faceset=sides["dst"])
-    res = evaluate(sides["src"], dst_video, swapped, at / "report", with_fid=False, landmarker="facemesh")
+def score(dst_video: Path, sides: dict[str, Path], at: Path) -> dict[str, Any]:
+    """Evaluate a checkpoint's merged dst (``at/swapped.mp4``); returns the report's metrics."""
+    res = evaluate(sides["src"], dst_video, at / "swapped.mp4", at / "report", with_fid=False, landmarker="facemesh")
     return {k: v.get("value") for k, v in res.metrics.items()}
 
 
@@ -146,6 +150,7 @@ def run_recipe(
     out: Path,
     want_strip: bool,
     wall: bool = False,
+    scoring: bool = True,
 ) -> list[dict[str, Any]]:
     name, model_opts, train_opts = parse_recipe(spec)
     mcfg, tcfg, given = with_preset(name, model_opts, train_opts)
@@ -160,23 +165,27 @@ def run_recipe(
             tcfg = replace(tcfg, plan_iters=round(max(checkpoints) * 60000 / ms))
             given = given | {"plan_iters"}
     for minutes in checkpoints:
-        if any(abs(p["minutes"] - minutes) < 1e-6 for p in curve):
-            continue
-        trainer = Trainer(sides["src"], sides["dst"], folder / "model", mcfg, tcfg, given)
-        t0 = time.perf_counter()
-        if ms is None:
-            res = trainer.run(minutes=minutes - trained)
-        else:
-            res = trainer.run(iterations=round(minutes * 60000 / ms))
-        trained += (time.perf_counter() - t0) / 60
         at = folder / f"at_{minutes:g}min"
-        point = {"minutes": minutes, "iterations": res.iteration, **score(folder / "model", dst_video, sides, at)}
-        point["wall_minutes"] = round(trained, 2)
-        curve.append(point)
-        write_atomic(log_path, json.dumps(curve, indent=1).encode())
-        print(f"{spec} @ {minutes:g} min: {res.iteration} iterations; " + _line(point), flush=True)
-        if want_strip:
-            strip(dst_video, at / "swapped.mp4", sides["dst"], at / "strip.png")
+        point = next((p for p in curve if abs(p["minutes"] - minutes) < 1e-6), None)
+        if point is None:  # train to this checkpoint and merge the dst with the model
+            trainer = Trainer(sides["src"], sides["dst"], folder / "model", mcfg, tcfg, given)
+            t0 = time.perf_counter()
+            if ms is None:
+                res = trainer.run(minutes=minutes - trained)
+            else:
+                res = trainer.run(iterations=max(1, round(minutes * 60000 / ms)))
+            trained += (time.perf_counter() - t0) / 60
+            merge(dst_video, folder / "model", at / "swapped.mp4", MergeConfig(), faceset=sides["dst"])
+            point = {"minutes": minutes, "iterations": res.iteration, "wall_minutes": round(trained, 2)}
+            point["scored"] = False
+            curve.append(point)
+            write_atomic(log_path, json.dumps(curve, indent=1).encode())
+        if scoring and point.get("scored") is False:  # merged (here or on a GPU), not yet scored
+            point.update(score(dst_video, sides, at), scored=True)
+            write_atomic(log_path, json.dumps(curve, indent=1).encode())
+            print(f"{spec} @ {minutes:g} min: {point['iterations']} iterations; " + _line(point), flush=True)
+            if want_strip:
+                strip(dst_video, at / "swapped.mp4", sides["dst"], at / "strip.png")
     return curve
 
 
@@ -191,6 +200,7 @@ def main() -> int:
     ap.add_argument("--checkpoints", default="10,20,40,60", help="training minutes at which to score")
     ap.add_argument("--strip", action="store_true", help="write a dst | swap frame strip at each checkpoint")
     ap.add_argument("--wall", action="store_true", help="train by wall minutes instead of probed iterations")
+    ap.add_argument("--no-score", action="store_true", help="train and merge only (a GPU run; score here later)")
     ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "quality_per_hour")
     a = ap.parse_args()
     data = require_data(a.data, "pairs.json")
@@ -201,7 +211,7 @@ def main() -> int:
     figures: dict[str, list[dict[str, Any]]] = {}
     for spec in a.recipes.split(","):
         spec = spec.replace("+", ",")  # options inside a recipe: cpu-quick:lr=1e-4+batch=8
-        figures[spec] = run_recipe(spec, checkpoints, sides, data / pair["dst"], out, a.strip, a.wall)
+        figures[spec] = run_recipe(spec, checkpoints, sides, data / pair["dst"], out, a.strip, a.wall, not a.no_score)
     rows = [
         [spec, f"{p['minutes']:g}", p["iterations"], *(fmt(p.get(k), d) for k, _, d in COLUMNS)]
         for spec, curve in figures.items()

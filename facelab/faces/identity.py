@@ -3,11 +3,10 @@ to a reference photo."""
 
 from __future__ import annotations
 
-import dlib
 import numpy as np
 
 from facelab.errors import FacelabError
-from facelab.faces.weights import dlib_model
+from facelab.faces.weights import dlib_model, dlib_module
 from facelab.io.media import read_image
 
 
@@ -15,13 +14,14 @@ class FaceDescriber:
     """128-D identity descriptors; L2 distance < 0.6 means the same person (dlib's threshold)."""
 
     def __init__(self) -> None:
-        self._net = dlib.face_recognition_model_v1(dlib_model("dlib_face_recognition_resnet_model_v1.dat"))
+        self._dlib = dlib_module()
+        self._net = self._dlib.face_recognition_model_v1(dlib_model("dlib_face_recognition_resnet_model_v1.dat"))
 
     def describe(self, image: np.ndarray, points68: np.ndarray) -> np.ndarray:
-        pts = [dlib.point(int(round(x)), int(round(y))) for x, y in points68]
+        pts = [self._dlib.point(int(round(x)), int(round(y))) for x, y in points68]
         x0, y0 = np.min(points68, 0)
         x1, y1 = np.max(points68, 0)
-        shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
+        shape = self._dlib.full_object_detection(self._dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
         return np.array(self._net.compute_face_descriptor(np.ascontiguousarray(image), shape))
 
 

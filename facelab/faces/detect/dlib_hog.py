@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import dlib
 import numpy as np
 
 from facelab.faces.detect.base import Box, Detector, largest_first
+from facelab.faces.weights import dlib_module
 
 
 class DlibHogDetector(Detector):
     name = "dlib-hog"
 
     def __init__(self, upsample: int = 1, threshold: float = 0.5, max_side: int = 1280) -> None:
-        self._det = dlib.get_frontal_face_detector()
+        self._dlib = dlib_module()
+        self._det = self._dlib.get_frontal_face_detector()
         self.upsample = upsample
         # 0.5 rejects the false positive on the astronaut's suit that the default 0 threshold accepts.
         self.threshold = threshold

@@ -5,19 +5,19 @@ Accurate on small and rotated faces, but about 1.5 s per 640 px frame on 2 CPU c
 
 from __future__ import annotations
 
-import dlib
 import numpy as np
 
 from facelab.faces.detect.base import Box, Detector, largest_first
 from facelab.faces.detect.dlib_hog import _downscale
-from facelab.faces.weights import dlib_model
+from facelab.faces.weights import dlib_model, dlib_module
 
 
 class DlibMmodDetector(Detector):
     name = "dlib-mmod"
 
     def __init__(self, upsample: int = 0, max_side: int = 640) -> None:
-        self._det = dlib.cnn_face_detection_model_v1(dlib_model("mmod_human_face_detector.dat"))
+        self._dlib = dlib_module()
+        self._det = self._dlib.cnn_face_detection_model_v1(dlib_model("mmod_human_face_detector.dat"))
         self.upsample = upsample
         self.max_side = max_side
 

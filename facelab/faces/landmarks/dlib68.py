@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dlib
 import numpy as np
 
 from facelab.faces.detect.base import Box
 from facelab.faces.landmarks.base import Landmarker, Landmarks
-from facelab.faces.weights import dlib_model
+from facelab.faces.weights import dlib_model, dlib_module
 from facelab.geometry.landmarks68 import MP_TO_DLIB_BOX
 
 
@@ -15,10 +14,11 @@ class Dlib68Landmarker(Landmarker):
     name = "dlib68"
 
     def __init__(self) -> None:
-        self._sp = dlib.shape_predictor(dlib_model("shape_predictor_68_face_landmarks.dat"))
+        self._dlib = dlib_module()
+        self._sp = self._dlib.shape_predictor(dlib_model("shape_predictor_68_face_landmarks.dat"))
 
     def landmarks(self, image: np.ndarray, box: Box) -> Landmarks:
-        rect = dlib.rectangle(*[int(round(v)) for v in to_dlib_box(box).as_list()])
+        rect = self._dlib.rectangle(*[int(round(v)) for v in to_dlib_box(box).as_list()])
         shape = self._sp(np.ascontiguousarray(image), rect)
         pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         return Landmarks(points=pts)
