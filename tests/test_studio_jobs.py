@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from facelab.studio.app import create_app
-from facelab.studio.jobs import command_line
+from facelab.studio.jobs import _alive, command_line
 from facelab.studio.security import StudioError
 
 TINY = {
@@ -220,6 +220,11 @@ def test_a_studio_started_again_follows_a_job_still_running_and_stops_it(ws: Pat
             env={**os.environ, "FACELAB_PROGRESS": "1", "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
     try:
+        # Popen can return while the kernel is still inside exec (/proc/PID/cmdline not yet the new one): a
+        # restart comes later than that, so wait until the process reads as a facelab job
+        deadline = time.monotonic() + 10
+        while not _alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         job = {"id": job_id, "command": "train", "args": args, "argv": argv[1:], "status": "running",
                "pid": proc.pid, "runs": 1}  # fmt: skip
         (folder / "job.json").write_text(json.dumps(job))
