@@ -73,6 +73,7 @@ def write_motion_clip(
 def main(out: str = "demo-output", iters: int = 300) -> int:
     """``facelab swap`` with Grace Hopper as the source (a clip of her photo under camera motion, so the faceset
     has some variety) and the astronaut clip, with a tone as its audio, as the destination."""
+    from facelab.config import SwapConfig
     from facelab.swap import swap
 
     root = ensure_writable_dir(out)
@@ -80,14 +81,14 @@ def main(out: str = "demo-output", iters: int = 300) -> int:
     dst = write_motion_clip(astronaut_image(), root / "dst_astronaut.mp4", frames=60)
     print("facelab demo: a whole swap on package-shipped public-domain photos (Grace Hopper -> astronaut clip).")
     print(
-        f"It shows a working pipeline in minutes on a CPU ({iters} iterations of the cpu-quick preset), not a "
+        f"It shows a working pipeline in minutes on a CPU ({iters} iterations of the {SwapConfig.preset} preset), not a "
         "quality swap: that takes hours of training on real footage."
     )
     rep = swap(
         [src],
         dst,
         root / "swapped.mp4",
-        "cpu-quick",
+        SwapConfig.preset,
         iters=int(iters),
         workdir=root / "work",
         log=lambda m: print(f"  {m}"),
