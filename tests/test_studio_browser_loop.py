@@ -6,7 +6,6 @@ and saves, then ``facelab merge --settings`` writes the page's frame bit for bit
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from merge_job import FRAMES, merge_job
 from studio_browser import copy_faces, studio_server, wait_for
 from test_studio_browser_masks import SIDE, click_at, near, open_editor
-from test_studio_merge import tune_erode_over_5_to_9
+from test_studio_merge import shown_frame, tune_erode_over_5_to_9
 
 from facelab.cli import main as cli
 from facelab.faceset.store import read_meta
@@ -29,19 +28,6 @@ TINY_OPTIONS = (
     " batch=4 workers=0 preview-every=2"
 )
 SOURCE = {"dst": "clips/dst.mp4", "faceset": "clips/dst_fs", "model": "models/loop"}  # the model the job trains
-
-SHOWN_PIXELS = """() => {
-    const img = document.querySelector('[data-testid=merge-frame]');
-    const c = document.createElement('canvas');
-    c.width = img.naturalWidth;
-    c.height = img.naturalHeight;
-    const g = c.getContext('2d', { willReadFrequently: true });
-    g.drawImage(img, 0, 0);
-    const d = g.getImageData(0, 0, c.width, c.height).data;
-    let s = '';
-    for (let i = 0; i < d.length; i++) s += String.fromCharCode(d[i]);
-    return [c.width, c.height, btoa(s)];
-}"""  # as test_studio_merge.py: a blob URL cannot be fetched under the studio's CSP, so through a canvas
 
 
 @pytest.fixture
@@ -127,9 +113,8 @@ def test_the_whole_loop_in_one_browser_session(ws: Path, studio_page, tmp_path: 
         assert tuned["source"] == SOURCE
         assert [(r["start"], r["end"], r["settings"]["erode"]) for r in tuned["ranges"]] == [(5, 9, 40)]
         assert tuned["base"]["erode"] == 0
-        w, h, rgba = page.evaluate(SHOWN_PIXELS)
+        shown = shown_frame(page)
         assert frame.get_attribute("data-frame") == "5"
-    shown = np.frombuffer(base64.b64decode(rgba), np.uint8).reshape(h, w, 4)[..., :3]
 
     # 5. `facelab merge --settings` (to lossless PNGs) writes the page's frame bit for bit
     out = tmp_path / "out"

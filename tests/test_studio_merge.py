@@ -137,6 +137,26 @@ def test_save_refuses_bad_settings_and_other_files(c, ws):
 # --- in a browser ------------------------------------------------------------------------------------------------
 
 
+def shown_frame(page) -> np.ndarray:
+    """The RGB pixels of the frame the page shows, drawn to a canvas (a blob URL cannot be fetched under the
+    studio's CSP)."""
+    w, h, rgba = page.evaluate(
+        """() => {
+            const img = document.querySelector('[data-testid=merge-frame]');
+            const c = document.createElement('canvas');
+            c.width = img.naturalWidth;
+            c.height = img.naturalHeight;
+            const g = c.getContext('2d', { willReadFrequently: true });
+            g.drawImage(img, 0, 0);
+            const d = g.getImageData(0, 0, c.width, c.height).data;
+            let s = '';
+            for (let i = 0; i < d.length; i++) s += String.fromCharCode(d[i]);
+            return [c.width, c.height, btoa(s)];
+        }"""
+    )
+    return np.frombuffer(base64.b64decode(rgba), np.uint8).reshape(h, w, 4)[..., :3]
+
+
 def tune_erode_over_5_to_9(page, url: str, ws: Path, source: dict[str, str]):
     """In the merge tuner opened on ``source``: scrub to frame 5, set erode 40 for frames 5..9, apply, save as
     tuned.json (waits for the file and the page's merge command); returns the merge-frame locator."""
@@ -170,24 +190,8 @@ def test_tune_erode_over_a_range_save_and_merge_reproduces_the_frame(ws, studio_
         saved = json.loads((ws / "tuned.json").read_text())
         assert [(r["start"], r["end"], r["settings"]["erode"]) for r in saved["ranges"]] == [(5, 9, 40)]
         assert saved["base"]["erode"] == 0
-        # the pixels the page shows (drawn to a canvas: a blob URL cannot be fetched under the studio's CSP)
-        data = page.evaluate(
-            """() => {
-                const img = document.querySelector('[data-testid=merge-frame]');
-                const c = document.createElement('canvas');
-                c.width = img.naturalWidth;
-                c.height = img.naturalHeight;
-                const g = c.getContext('2d', { willReadFrequently: true });
-                g.drawImage(img, 0, 0);
-                const d = g.getImageData(0, 0, c.width, c.height).data;
-                let s = '';
-                for (let i = 0; i < d.length; i++) s += String.fromCharCode(d[i]);
-                return [c.width, c.height, btoa(s)];
-            }"""
-        )
+        shown = shown_frame(page)
         assert frame.get_attribute("data-frame") == "5"
-    w, h, rgba = data
-    shown = np.frombuffer(base64.b64decode(rgba), np.uint8).reshape(h, w, 4)[..., :3]
     frames = merge_with(ws, ws / "tuned.json", tmp_path / "out")
     np.testing.assert_array_equal(shown, frames[5])  # the page's frame, bit for bit
 

@@ -34,8 +34,7 @@ from pydantic import BaseModel
 
 from facelab.config import MaskConfig, MergeConfig, ModelConfig, TrainConfig
 from facelab.io.atomic import write_atomic
-from facelab.studio.listing import find_facesets
-from facelab.studio.merge_tuner import find_models, find_videos
+from facelab.studio.listing import find_facesets, find_models, find_videos
 from facelab.studio.security import StudioError, is_plain_name, relative_name, resolve_inside
 from facelab.studio.web import Studio, event_stream, render, studio
 from facelab.train.presets import PRESETS

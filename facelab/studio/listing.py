@@ -31,13 +31,14 @@ from facelab.faceset.sort import SORT_KEYS, SORTS, keeps, order_faces, thread_ma
 from facelab.faceset.store import FACE_EXTS
 from facelab.io.media import cut_short
 from facelab.io.sqlite_cache import open_versioned
-from facelab.studio.security import walk_inside
+from facelab.studio.security import relative_name, walk_inside
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "faces.sqlite"
 _DB_VERSION = 1  # bump when the table's layout or meaning changes
 FIND_DEPTH = 4  # folders below the workspace searched for facesets
+VIDEO_EXTS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"})  # what the jobs and merge pages offer
 PROBE_FILES = 3  # images of a folder read to decide whether it is a faceset
 GRID_SORTS = ("name", *SORTS)  # 'name': the folder's own order
 
@@ -341,3 +342,24 @@ def view_json(rows: Sequence[FaceRow], total: int, sort: str) -> dict[str, Any]:
         "synthetic": [int(r.synthetic) for r in rows],
         "key": [round(r.keys[sort], 2) if sort in r.keys and r.why is None else None for r in rows],
     }
+
+
+def find_videos(root: Path, depth: int = FIND_DEPTH) -> list[str]:
+    """Video files of the workspace (hidden folders skipped), by path."""
+    return [relative_name(root, p) for p in _walk(root, depth) if p.is_file() and p.suffix.lower() in VIDEO_EXTS]
+
+
+def find_models(root: Path, depth: int = FIND_DEPTH) -> list[str]:
+    """Model folders of the workspace (those with a ``checkpoint/`` from ``facelab train``), by path."""
+    return [relative_name(root, p) for p in _walk(root, depth) if p.is_dir() and (p / "checkpoint").is_dir()]
+
+
+def _walk(root: Path, depth: int) -> list[Path]:
+    found: list[Path] = []
+    for here, dirs, files in os.walk(root):
+        level = len(Path(here).relative_to(root).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "checkpoint") if level < depth else []
+        base = Path(here)
+        found += [base / d for d in dirs]
+        found += [base / f for f in sorted(files) if not f.startswith(".")]
+    return sorted(found)

@@ -10,7 +10,6 @@ most; a settings change re-renders from the cached prediction, without the model
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -39,14 +38,12 @@ from facelab.merge.settings import (
     load_settings,
     parse_settings,
 )
-from facelab.studio.listing import find_facesets
+from facelab.studio.listing import find_facesets, find_models, find_videos
 from facelab.studio.security import StudioError, is_plain_name, relative_name, resolve_inside
 from facelab.studio.web import Studio, render, short_message, studio
 
 router = APIRouter()
 NAV = (("Merge tuner", "/merge"),)
-VIDEO_EXTS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"})
-FIND_DEPTH = 4
 RENDERERS = 2  # open (dst, faceset, model) renderers kept; each holds a model and its predictions
 PNG_LEVEL = 1  # fast PNG: the frame is shown losslessly (what merge writes), so no JPEG here
 
@@ -256,24 +253,3 @@ def _renderer(s: Studio, dst: str, faceset: str, model: str, mask_model: str = "
         raise
     except FacelabError as e:
         raise StudioError(short_message(s, str(e)), 400) from e
-
-
-def find_videos(root: Path, depth: int = FIND_DEPTH) -> list[str]:
-    """Video files of the workspace (hidden folders skipped), by path."""
-    return [relative_name(root, p) for p in _walk(root, depth) if p.is_file() and p.suffix.lower() in VIDEO_EXTS]
-
-
-def find_models(root: Path, depth: int = FIND_DEPTH) -> list[str]:
-    """Model folders of the workspace (those with a ``checkpoint/`` from ``facelab train``), by path."""
-    return [relative_name(root, p) for p in _walk(root, depth) if p.is_dir() and (p / "checkpoint").is_dir()]
-
-
-def _walk(root: Path, depth: int) -> list[Path]:
-    found: list[Path] = []
-    for here, dirs, files in os.walk(root):
-        level = len(Path(here).relative_to(root).parts)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "checkpoint") if level < depth else []
-        base = Path(here)
-        found += [base / d for d in dirs]
-        found += [base / f for f in sorted(files) if not f.startswith(".")]
-    return sorted(found)
