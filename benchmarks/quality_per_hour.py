@@ -43,10 +43,15 @@ from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig 
 from facelab.evaluate.report import evaluate  # noqa: E402
 from facelab.extract.pipeline import SUMMARY_FILE, extract  # noqa: E402
 from facelab.faceset.index import load_metas  # noqa: E402
+from facelab.faceset.store import read_face  # noqa: E402
+from facelab.geometry.facetype import FaceType  # noqa: E402
+from facelab.imaging.sharpness import laplacian_sharpness  # noqa: E402
 from facelab.io.atomic import write_atomic  # noqa: E402
 from facelab.io.media import iter_frames  # noqa: E402
 from facelab.merge.pipeline import merge  # noqa: E402
 from facelab.train.loop import Trainer  # noqa: E402
+from facelab.train.samples import recrop  # noqa: E402
+from facelab.train.warm import start_from_pretrained  # noqa: E402
 
 PROBE_WARMUP, PROBE_ITERS, PROBE_WINDOWS = 5, 10, 3
 from facelab.train.presets import with_preset  # noqa: E402
@@ -98,10 +103,58 @@ def facesets(data: Path, pair: dict[str, Any], out: Path) -> dict[str, Path]:
     return sides
 
 
+def pretrain_pool(data: Path, pair: dict[str, Any], out: Path) -> list[Path]:
+    """The warm start's pretraining facesets: every other unnamed person's video (``videos/person_<id>_*``, never a
+    person of the pair), extracted like the pair; pooled by the trainer into one set, as DFL's pretrain faces."""
+    held = {_person(rel) for rel in [*pair["src"], pair["dst"]]}
+    pool = []
+    for video in sorted((data / "videos").glob("person_*.mp4")):
+        if _person(video.name) in held:
+            continue
+        faces = out / "pretrain" / f"faceset_{video.stem}"
+        if not (faces / SUMMARY_FILE).is_file():
+            extract(video, faces, ExtractConfig(face_type="whole_face", size=256))
+        pool.append(faces)
+    return pool
+
+
+def _person(rel: str) -> str:
+    """``videos/person_p7_lp_s20.mp4`` -> ``p7``."""
+    return Path(rel).name.split("_")[1]
+
+
+def pretrain(pool: list[Path], folder: Path, minutes: float, ms: float, mcfg: Any, tcfg: Any, given: set[str]) -> Path:
+    """DFL's pretrain mode on the pool for ``minutes`` (counted in iterations at the recipe's probed speed), once
+    per recipe and budget; resumable. Returns the model folder a warm-started recipe copies."""
+    model = folder / "model"
+    trainer = Trainer(pool, None, model, mcfg, replace(tcfg, pretrain=True), given | {"pretrain"})
+    target = max(1, round(minutes * 60000 / ms))
+    if trainer.iteration < target:
+        print(f"pretraining {folder.name}: {target} iterations on {len(pool)} other people", flush=True)
+        trainer.run(iterations=target)
+    return model
+
+
 def score(dst_video: Path, sides: dict[str, Path], at: Path) -> dict[str, Any]:
     """Evaluate a checkpoint's merged dst (``at/swapped.mp4``); returns the report's metrics."""
     res = evaluate(sides["src"], dst_video, at / "swapped.mp4", at / "report", with_fid=False, landmarker="facemesh")
     return {k: v.get("value") for k, v in res.metrics.items()}
+
+
+def sharpness_ceiling(src: Path, face_type: str, resolution: int, n: int = 60) -> float:
+    """sharp/src of a perfect model: the src faces themselves re-cropped to the model's face type and resolution and
+    warped back (the merge's round trip), over the same faces untouched. A swap cannot be sharper than this without
+    merge sharpening or a higher resolution."""
+    metas = load_metas(src)
+    before, after = [], []
+    for path, _ in metas[:: max(1, len(metas) // n)]:
+        img, meta = read_face(path)
+        crop, m = recrop(img, meta, FaceType.parse(face_type), resolution)
+        flags = cv2.WARP_INVERSE_MAP | cv2.INTER_CUBIC
+        back = cv2.warpAffine(crop, m, img.shape[1::-1], flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        before.append(laplacian_sharpness(img, meta.landmarks))
+        after.append(laplacian_sharpness(back, meta.landmarks))
+    return float(np.mean(after) / np.mean(before))
 
 
 def strip(dst_video: Path, swapped: Path, dst_faceset: Path, out_png: Path, n: int = 8) -> None:
@@ -151,10 +204,14 @@ def run_recipe(
     want_strip: bool,
     wall: bool = False,
     scoring: bool = True,
+    warm: tuple[list[Path], float] | None = None,
 ) -> list[dict[str, Any]]:
+    """Train ``spec`` to each checkpoint, merge, score. ``warm`` (pretraining pool, minutes): start from a model
+    pretrained on other people's faces for that long (DFL's pretrain mode), kept apart from the recipe's minutes."""
     name, model_opts, train_opts = parse_recipe(spec)
     mcfg, tcfg, given = with_preset(name, model_opts, train_opts)
-    folder = out / spec.replace(":", "_").replace(",", "_").replace("=", "-")
+    slug = spec.replace(":", "_").replace(",", "_").replace("=", "-")
+    folder = out / (f"{slug}_warm{warm[1]:g}" if warm else slug)
     log_path = folder / "curve.json"
     curve: list[dict[str, Any]] = json.loads(log_path.read_text()) if log_path.exists() else []
     trained = curve[-1]["minutes"] if curve else 0.0
@@ -164,6 +221,13 @@ def run_recipe(
         if tcfg.lr_schedule == "budget" and not tcfg.plan_iters:  # one plan, snapshots along it
             tcfg = replace(tcfg, plan_iters=round(max(checkpoints) * 60000 / ms))
             given = given | {"plan_iters"}
+    if warm is not None and not (folder / "model").exists():
+        if ms is None:
+            raise SystemExit("--warm-start counts pretraining in probed iterations: leave out --wall")
+        pretrained = pretrain(warm[0], out / f"pretrain_{slug}_{warm[1]:g}min", warm[1], ms, mcfg, tcfg, given)
+        start_from_pretrained(pretrained, folder / "model", mcfg)
+    if warm is not None:
+        given = given | {"pretrain"}  # leaving pretraining: the count restarts, the inters are re-initialised
     for minutes in checkpoints:
         at = folder / f"at_{minutes:g}min"
         point = next((p for p in curve if abs(p["minutes"] - minutes) < 1e-6), None)
@@ -201,6 +265,13 @@ def main() -> int:
     ap.add_argument("--strip", action="store_true", help="write a dst | swap frame strip at each checkpoint")
     ap.add_argument("--wall", action="store_true", help="train by wall minutes instead of probed iterations")
     ap.add_argument("--no-score", action="store_true", help="train and merge only (a GPU run; score here later)")
+    ap.add_argument(
+        "--warm-start",
+        type=float,
+        default=0.0,
+        metavar="MIN",
+        help="start every recipe from a model pretrained for MIN minutes on the other people's faces",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "quality_per_hour")
     a = ap.parse_args()
     data = require_data(a.data, "pairs.json")
@@ -208,15 +279,24 @@ def main() -> int:
     out = a.out / a.pair
     sides = facesets(data, pair, out)
     checkpoints = sorted(float(m) for m in a.checkpoints.split(","))
+    warm = (pretrain_pool(data, pair, out), a.warm_start) if a.warm_start > 0 else None
     figures: dict[str, list[dict[str, Any]]] = {}
     for spec in a.recipes.split(","):
         spec = spec.replace("+", ",")  # options inside a recipe: cpu-quick:lr=1e-4+batch=8
-        figures[spec] = run_recipe(spec, checkpoints, sides, data / pair["dst"], out, a.strip, a.wall, not a.no_score)
+        figures[spec] = run_recipe(
+            spec, checkpoints, sides, data / pair["dst"], out, a.strip, a.wall, not a.no_score, warm
+        )
     rows = [
         [spec, f"{p['minutes']:g}", p["iterations"], *(fmt(p.get(k), d) for k, _, d in COLUMNS)]
         for spec, curve in figures.items()
         for p in sorted(curve, key=lambda p: p["minutes"])
     ]
+    ceilings = {}
+    for spec in figures:
+        mcfg = with_preset(*parse_recipe(spec)[:2], {})[0]
+        key = f"{mcfg.face_type} {mcfg.resolution} px"
+        if key not in ceilings:
+            ceilings[key] = sharpness_ceiling(sides["src"], mcfg.face_type, mcfg.resolution)
     print_table(
         f"quality per CPU-minute on {a.pair} (training minutes{' (wall)' if a.wall else ' at probed speed'})",
         ["recipe", "min", "iters", *(title for _, title, _ in COLUMNS)],
@@ -225,9 +305,13 @@ def main() -> int:
             "eye r / mouth r: correlation of dst and swapped eye / mouth aspect ratios over frames (1 = follows)",
             "gaze: error of the FaceMesh iris gaze in degrees; sharp/src: Laplacian sharpness vs the src faces",
             "id->src / id->dst: dlib descriptor distance of the swapped face (< 0.6 = same person)",
+            *(
+                f"sharp/src of a perfect {k} model (src faces through its crop and back): {v:.2f}"
+                for k, v in ceilings.items()
+            ),
         ],
     )
-    write_json(a.json, {"pair": a.pair, "curves": figures})
+    write_json(a.json, {"pair": a.pair, "curves": figures, "sharpness_ceiling": ceilings})
     return 0
 
 

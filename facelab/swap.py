@@ -16,8 +16,9 @@ from facelab.io.media import frame_sequence, probe
 from facelab.io.paths import media_label, refuse_overlap
 from facelab.merge.pipeline import merge
 from facelab.merge.preview import contact_sheet
-from facelab.train.loop import Trainer
+from facelab.train.loop import CONFIG_FILE, Trainer
 from facelab.train.presets import preset
+from facelab.train.warm import check_pretrained, start_from_pretrained
 
 
 @dataclass
@@ -48,10 +49,12 @@ def swap(
     merge_cfg: MergeConfig | None = None,
     log: Callable[[str], None] = print,
     fps: float | None = None,
+    pretrained: str | Path | None = None,
 ) -> SwapReport:
     """Run (or continue) the whole pipeline. Every stage resumes: re-running skips finished extraction, continues
     training from the last checkpoint up to ``iters`` total (or for ``minutes`` more), and merges again.
-    ``dst`` may be a video or a folder of frames (natural name order; written at ``fps``, default 30, no audio)."""
+    ``dst`` may be a video or a folder of frames (natural name order; written at ``fps``, default 30, no audio).
+    ``pretrained``: a model made by ``facelab train --pretrain`` that a new model starts from (ignored on resume)."""
     output, dst = Path(output), Path(dst)
     work = Path(workdir or output.with_name(output.stem + ".facelab"))
     # checked before hours of work: every stage checks its own paths, but merge, the last, runs after training
@@ -63,9 +66,11 @@ def swap(
         frame_sequence(dst)
     else:
         probe(dst)
+    mcfg, tcfg = preset(preset_name)
+    if pretrained is not None:  # refused now, not after extraction, if it is not a pretrained model of this preset
+        check_pretrained(pretrained, mcfg)
     ensure_writable_dir(work, "--workdir")
     rep = SwapReport(str(output), str(work), preset_name)
-    mcfg, tcfg = preset(preset_name)
     ecfg = ExtractConfig(face_type="whole_face", size=max(256, 2 * mcfg.resolution))
 
     t = time.perf_counter()
@@ -77,7 +82,11 @@ def swap(
     rep.seconds["extract"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    trainer = Trainer(work / "src_faceset", work / "dst_faceset", work / "model", mcfg, tcfg)
+    if pretrained is not None and not (work / "model" / CONFIG_FILE).exists():
+        log(f"start from pretrained model {pretrained}")
+        start_from_pretrained(pretrained, work / "model", mcfg)
+    # "pretrain" counts as given: a model copied from a pretrained one leaves pretraining on its first run
+    trainer = Trainer(work / "src_faceset", work / "dst_faceset", work / "model", mcfg, tcfg, {"pretrain"})
     rep.src_faces, rep.dst_faces = len(trainer.src_bank), len(trainer.dst_bank)
     log(
         f"train {mcfg.archi} @ {mcfg.resolution} on {rep.src_faces} src / {rep.dst_faces} dst faces, "

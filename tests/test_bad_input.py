@@ -830,6 +830,18 @@ def _(t: Path, a: Assets) -> Run:
     return Run(argv, [a.imgs_a, v], ["dst.mp4"], [t / "dst.facelab"])
 
 
+@case("swap --pretrained is not a pretrained model")
+def _(t: Path, a: Assets) -> Run:
+    argv = ["swap", a.imgs_a, a.clip, "-o", t / "out.mp4", "--iters", "1", "--pretrained", a.model]
+    return Run(argv, [a.imgs_a, a.clip, a.model], [a.model.name], [t / "out.facelab"])
+
+
+@case("train --pretrained is not a pretrained model")
+def _(t: Path, a: Assets) -> Run:
+    argv = ["train", "--src", a.fs_a, "--dst", a.fs_b, "--model", t / "m", "--pretrained", a.model]
+    return Run(argv, [a.fs_a, a.model], [a.model.name], [t / "m"])
+
+
 @case("inspect zero-byte video")
 def _(t: Path, a: Assets) -> Run:
     v = zero(t / "v.mp4")

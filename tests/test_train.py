@@ -317,6 +317,62 @@ def test_pretrain_then_finetune_resets_inters(tmp_path, facesets):
         assert torch.equal(v, enc[k])
 
 
+def test_pretrain_pools_src_folders_without_dst(tmp_path, facesets):
+    """DFL's pretrain set from several people: --src A --src B --pretrain, no --dst; both sides draw from the pool."""
+    src, dst = facesets
+    pre = Trainer([src, dst], None, tmp_path / "m", TINY, replace(FAST, pretrain=True))
+    assert pre.dst_bank is pre.src_bank and len(pre.src_bank) == 12
+    pre.run(iterations=1)
+    with pytest.raises(FacelabError, match="no dst faceset given"):
+        Trainer(src, None, tmp_path / "m2", TINY, FAST)
+
+
+def test_start_from_pretrained_copies_and_leaves_pretraining(tmp_path, facesets):
+    from facelab.train.warm import start_from_pretrained
+
+    src, dst = facesets
+    pre = Trainer([src, dst], None, tmp_path / "pre", TINY, replace(FAST, pretrain=True))
+    pre.run(iterations=2)
+    enc = pre.model.encoder.state_dict()
+    start_from_pretrained(tmp_path / "pre", tmp_path / "pair", TINY)
+    assert not (tmp_path / "pair.partial").exists()
+    ft = Trainer(src, dst, tmp_path / "pair", TINY, FAST, given={"pretrain"})
+    assert ft.iteration == 0 and not ft.tcfg.pretrain
+    for k, v in ft.model.encoder.state_dict().items():
+        assert torch.equal(v, enc[k])
+    ft.run(iterations=1)  # the pretrained folder is untouched by the pair's training
+    assert Trainer([src, dst], None, tmp_path / "pre", TINY, replace(FAST, pretrain=True)).iteration == 2
+
+
+def test_start_from_pretrained_refuses(tmp_path, facesets):
+    from facelab.train.warm import start_from_pretrained
+
+    src, dst = facesets
+    Trainer(src, dst, tmp_path / "plain", TINY, FAST).run(iterations=1)
+    with pytest.raises(FacelabError, match="plain: not a pretrained model"):
+        start_from_pretrained(tmp_path / "plain", tmp_path / "a", TINY)
+    Trainer(src, None, tmp_path / "pre", TINY, replace(FAST, pretrain=True)).run(iterations=1)
+    with pytest.raises(FacelabError, match="pretrained with other model options: ae_dims 32 \\(wanted 48\\)"):
+        start_from_pretrained(tmp_path / "pre", tmp_path / "b", replace(TINY, ae_dims=48))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "x").write_text("")
+    with pytest.raises(FacelabError, match="c: not empty"):
+        start_from_pretrained(tmp_path / "pre", tmp_path / "c", TINY)
+    with pytest.raises(FacelabError, match="nothing: not a facelab model folder"):
+        start_from_pretrained(tmp_path / "nothing", tmp_path / "d", TINY)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_cli_train_needs_dst_unless_pretraining(tmp_path, facesets):
+    from facelab.cli import main
+
+    src, _ = facesets
+    assert main(["train", "--src", str(src), "--model", str(tmp_path / "m")]) != 0
+    args = ["train", "--src", str(src), "--model", str(tmp_path / "p"), "--pretrain", "--iters", "1"]
+    tiny = ["--archi", "df-ud", "--resolution", "64", "--ae-dims", "32", "--e-dims", "16", "--d-dims", "16"]
+    assert main([*args, *tiny, "--d-mask-dims", "8", "--batch", "2", "--workers", "0", "--preview-every", "0"]) == 0
+
+
 def test_cli_dry_run_prints_param_counts(capsys):
     from facelab.cli import main
 

@@ -19,6 +19,9 @@ def add_swap(sub: Subparsers) -> None:
     p.add_argument("--preset", default=SwapConfig().preset, choices=list(PRESETS))
     p.add_argument("--iters", type=int, help="train until this many iterations in total")
     p.add_argument("--minutes", type=float, help="train this many minutes more")
+    p.add_argument(
+        "--pretrained", metavar="MODEL", help="start a new model from one made by 'facelab train --pretrain'"
+    )
     p.add_argument("--workdir", help="where facesets, model and report go (default: OUTPUT's name + .facelab)")
     p.set_defaults(func=cmd_swap)
 
@@ -29,7 +32,16 @@ def cmd_swap(a: argparse.Namespace) -> int:
     if a.iters is None and a.minutes is None:
         raise FacelabError("give --iters N or --minutes M")
     rep = swap(
-        a.src, a.dst, a.output, a.preset, a.iters, a.minutes, a.workdir, log=lambda m: print(f"facelab: {m}"), fps=a.fps
+        a.src,
+        a.dst,
+        a.output,
+        a.preset,
+        a.iters,
+        a.minutes,
+        a.workdir,
+        log=lambda m: print(f"facelab: {m}"),
+        fps=a.fps,
+        pretrained=a.pretrained,
     )
     print(rep.summary())
     return 0

@@ -78,24 +78,27 @@ class Trainer(RunLoop):
     def __init__(
         self,
         src: Folders,
-        dst: str | Path,
+        dst: str | Path | None,
         model_dir: str | Path,
         model_cfg: ModelConfig,
         train_cfg: TrainConfig,
         given: set[str] | None = None,
     ) -> None:
+        """``dst`` None: pretraining on the src folders alone (their pool feeds both sides, as DFL's pretrain set)."""
         self.dist = Dist()
         self.model_dir = Path(model_dir)
         # src: one faceset folder, or several pooled into one (real faces + rendered ones in their own folder)
         srcs = [Path(src)] if isinstance(src, str | Path) else [Path(s) for s in src]
         if not srcs:
             raise FacelabError("no src faceset given")
-        dst = Path(dst)
+        if dst is None and not train_cfg.pretrain:
+            raise FacelabError("no dst faceset given (only --pretrain trains on src facesets alone)")
+        dst = Path(dst) if dst is not None else None
         for s in srcs:
-            if s.resolve() == dst.resolve() and not train_cfg.pretrain:
+            if dst is not None and s.resolve() == dst.resolve() and not train_cfg.pretrain:
                 raise FacelabError(f"{s}: src and dst are the same faceset (use --pretrain to train on one faceset)")
         named = {"src faceset": srcs[0]} if len(srcs) == 1 else {f"src faceset {i + 1}": s for i, s in enumerate(srcs)}
-        refuse_overlap({**named, "dst faceset": dst}, {"--model": self.model_dir})
+        refuse_overlap({**named, **({"dst faceset": dst} if dst else {})}, {"--model": self.model_dir})
         self.mcfg, self.tcfg, resuming = resolve_configs(self.model_dir, model_cfg, train_cfg, given or set())
         if self.tcfg.synthetic_faces not in ("use", "exclude"):
             raise FacelabError(f"synthetic_faces must be use or exclude, not {self.tcfg.synthetic_faces!r}")
@@ -119,7 +122,7 @@ class Trainer(RunLoop):
         self.src_bank = load_bank(srcs, self.mcfg.face_type, res, synth, masks)
         self.dst_bank = (
             self.src_bank
-            if train_cfg.pretrain and srcs == [dst]
+            if dst is None or (train_cfg.pretrain and srcs == [dst])
             else load_bank(dst, self.mcfg.face_type, res, synth, masks)
         )
         torch.manual_seed(self.tcfg.seed)

@@ -50,7 +50,7 @@ def describe_model(mcfg: ModelConfig) -> ModelDescription:
 @leaves_no_empty_dirs("model_dir")  # a run that fails to start (no faces, bad options) leaves no empty folder
 def train_model(
     src: Folders,
-    dst: str | Path,
+    dst: str | Path | None,
     model_dir: str | Path,
     mcfg: ModelConfig,
     tcfg: TrainConfig,
@@ -62,7 +62,7 @@ def train_model(
 ) -> TrainResult:
     """Train a new model in ``model_dir`` (or resume the one there, see ``resolve_configs`` for ``given``) until
     ``iters`` iterations in total or for ``minutes``. ``src`` is one faceset folder or several, pooled (the real
-    faces and rendered ones). ``log`` gets one line saying what is trained before the run starts;
+    faces and rendered ones); ``dst`` None pretrains on them alone. ``log`` gets one line saying what is trained before the run starts;
     ``progress(done, total, losses)`` follows the run."""
     trainer = Trainer(src, dst, model_dir, mcfg, tcfg, given)
     if log is not None:
