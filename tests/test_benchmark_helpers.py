@@ -23,6 +23,7 @@ from benchmarks.annotations import (  # noqa: E402
     load_annotations,
 )
 from benchmarks.common import face_size, mean_point_distance  # noqa: E402
+from benchmarks.mask_labels import rule_polygons  # noqa: E402
 from benchmarks.stability import consecutive, second_diff  # noqa: E402
 
 
@@ -68,3 +69,22 @@ def test_scripts_exit_2_without_data(script: str, tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "test data not found" in proc.stderr
+
+
+@pytest.mark.parametrize("rule", ["glasses", "mouth"])
+def test_mask_label_rules_exclude_their_region_inside_the_outline(rule: str) -> None:
+    """The benchmark's labeller: the exclude covers the eyes (glasses) or the lips (mouth) and lies in the outline."""
+    from facelab.geometry.landmarks68 import MEAN_FACE_3D
+    from facelab.imaging.masks import polygon_mask
+
+    lm = MEAN_FACE_3D[:, :2] * 100 + 150  # a frontal mean face, about 200 px
+    polys = rule_polygons(lm, rule)
+    assert [p["type"] for p in polys] == ["include", "exclude"]
+    shape = (int(lm[:, 1].max()) + 200, int(lm[:, 0].max()) + 200)
+    label, outline = polygon_mask(shape, polys), polygon_mask(shape, polys[:1])
+    inside = polygon_mask(shape, [{**polys[1], "type": "include"}])
+    assert ((inside > 0) & (outline == 0)).mean() < 0.002  # the exclude stays on the face
+    covered, kept = (slice(36, 48), slice(48, 60)) if rule == "glasses" else (slice(48, 60), slice(36, 48))
+    at = lambda pts: np.round(pts).astype(int)  # noqa: E731
+    assert all(label[y, x] == 0 for x, y in at(lm[covered]))
+    assert all(label[y, x] == 1 for x, y in at(lm[kept]))
