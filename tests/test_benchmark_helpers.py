@@ -88,3 +88,21 @@ def test_mask_label_rules_exclude_their_region_inside_the_outline(rule: str) -> 
     at = lambda pts: np.round(pts).astype(int)  # noqa: E731
     assert all(label[y, x] == 0 for x, y in at(lm[covered]))
     assert all(label[y, x] == 1 for x, y in at(lm[kept]))
+
+
+def test_sharpness_ceiling_falls_with_the_models_resolution(tmp_path: Path, hopper: np.ndarray) -> None:
+    """A perfect model's sharp/src: 1 at the faceset's own face type and size, less through a 64 px full-face crop."""
+    import cv2
+
+    from benchmarks.quality_per_hour import sharpness_ceiling
+    from facelab.config import ExtractConfig
+    from facelab.extract.pipeline import extract
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), cv2.cvtColor(hopper, cv2.COLOR_RGB2BGR))
+    extract(photos, tmp_path / "fs", ExtractConfig(face_type="whole_face", size=256))
+    same = sharpness_ceiling(tmp_path / "fs", "whole_face", 256)
+    low = sharpness_ceiling(tmp_path / "fs", "full", 64)
+    assert same == pytest.approx(1.0, abs=0.05)
+    assert low < 0.8 * same
