@@ -14,12 +14,19 @@ the machine did during the hours they take; run it on an idle machine for the pr
 A recipe with ``lr_schedule=budget`` plans for the last checkpoint: the earlier ones are snapshots of that plan
 (its learning rate not yet decayed), not what a shorter budget would give.
 
+Controls and variants: ``--perfect`` scores the dst's own faces sent through each recipe's crop and back (a
+perfect model of that resolution: the most its eye and mouth correlations can reach on this dst), and the table
+notes the sharpness such a model keeps; ``--remerge sharpen=gaussian+sharpen_amount=6`` merges each recipe's last
+model again with other merge options and scores it; ``--warm-start MIN`` starts every recipe from a model
+pretrained for MIN minutes (DFL's pretrain mode) on the other unnamed people's videos, never the pair's.
+
 On a GPU (``benchmarks/quality_gpu.sh``, one device call): ``--no-score`` trains and merges only (the device has no
 dlib or MediaPipe for the scoring); the same command run here afterwards, on the returned folder, scores each
 checkpoint from its ``swapped.mp4`` without training again.
 
 Usage: .venv/bin/python benchmarks/quality_per_hour.py [--pair p7_to_p6] [--recipes cpu-quick,cpu]
-                                                     [--checkpoints 10,20,40,60] [--strip]
+                                                     [--checkpoints 10,20,40,60] [--strip] [--perfect]
+                                                     [--remerge OPTS] [--warm-start MIN]
 """
 
 from __future__ import annotations
@@ -44,10 +51,13 @@ from facelab.evaluate.report import evaluate  # noqa: E402
 from facelab.extract.pipeline import SUMMARY_FILE, extract  # noqa: E402
 from facelab.faceset.index import load_metas  # noqa: E402
 from facelab.faceset.store import read_face  # noqa: E402
+from facelab.geometry.align import align_face  # noqa: E402
 from facelab.geometry.facetype import FaceType  # noqa: E402
+from facelab.imaging.masks import hull_mask  # noqa: E402
 from facelab.imaging.sharpness import laplacian_sharpness  # noqa: E402
 from facelab.io.atomic import write_atomic  # noqa: E402
 from facelab.io.media import iter_frames  # noqa: E402
+from facelab.io.video import VideoWriter, synthetic_tag  # noqa: E402
 from facelab.merge.pipeline import merge  # noqa: E402
 from facelab.train.loop import Trainer  # noqa: E402
 from facelab.train.samples import recrop  # noqa: E402
@@ -90,6 +100,35 @@ def _typed(default: Any, text: str) -> Any:
     if isinstance(default, bool):
         return text.lower() in ("1", "true", "yes", "y")
     return type(default)(text)
+
+
+def merge_options(text: str) -> dict[str, Any]:
+    """``"sharpen=gaussian+sharpen_amount=6"`` -> MergeConfig options, typed by their fields."""
+    opts: dict[str, Any] = {}
+    for item in filter(None, text.split("+")):
+        key, _, value = item.partition("=")
+        if key not in {f.name for f in fields(MergeConfig)}:
+            raise SystemExit(f"--remerge {text!r}: {key!r} is not a merge option")
+        default = getattr(MergeConfig(), key)
+        opts[key] = value if default is None else _typed(default, value)
+    return opts
+
+
+def remerge(spec: str, out: Path, sides: dict[str, Path], dst_video: Path, text: str, warm: float) -> dict[str, Any]:
+    """The recipe's last model merged again with other merge options (sharpening, say) and scored: the training
+    is not repeated, so this is the last checkpoint only."""
+    slug = spec.replace(":", "_").replace(",", "_").replace("=", "-")
+    folder = out / (f"{slug}_warm{warm:g}" if warm else slug)
+    curve = json.loads((folder / "curve.json").read_text())
+    last = max(curve, key=lambda p: p["minutes"])
+    at = folder / f"at_{last['minutes']:g}min_{text.replace('+', '_').replace('=', '-')}"
+    path = at / "point.json"
+    if not path.exists():
+        merge(dst_video, folder / "model", at / "swapped.mp4", replace(MergeConfig(), **merge_options(text)),
+              faceset=sides["dst"])  # fmt: skip
+        point = {**last, "merge": text, **score(dst_video, sides, at)}
+        write_atomic(path, json.dumps(point, indent=1).encode())
+    return json.loads(path.read_text())
 
 
 def facesets(data: Path, pair: dict[str, Any], out: Path) -> dict[str, Path]:
@@ -155,6 +194,33 @@ def sharpness_ceiling(src: Path, face_type: str, resolution: int, n: int = 60) -
         before.append(laplacian_sharpness(img, meta.landmarks))
         after.append(laplacian_sharpness(back, meta.landmarks))
     return float(np.mean(after) / np.mean(before))
+
+
+def perfect_model(
+    dst_video: Path, sides: dict[str, Path], face_type: str, resolution: int, out: Path
+) -> dict[str, Any]:
+    """The control for every figure: what a perfect model of this face type and resolution would give - each dst
+    face sent through the model's crop and back, pasted inside its landmark hull as the merge pastes, then scored
+    like a swap. Its eye and mouth correlations are the most a swap at this resolution can reach on this dst (the
+    re-detected landmarks of a 96 px face are noisy), its identity is the dst's own."""
+    path = out / "point.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    faces = {m.frame_index: m for _, m in load_metas(sides["dst"]) if m.face_index == 0}
+    tag = synthetic_tag(f"perfect-model-control {face_type} {resolution}")  # a degraded dst is still made media
+    with VideoWriter(out / "swapped.mp4", dst_video, copy_audio=False, metadata=tag) as writer:
+        for f in iter_frames(dst_video):
+            meta, img = faces.get(f.index), f.image
+            if meta is not None:
+                crop, m = align_face(img, meta.source_landmarks, face_type, resolution)
+                h, w = img.shape[:2]
+                back = cv2.warpAffine(crop, m, (w, h), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_CUBIC)
+                a = cv2.GaussianBlur(hull_mask((h, w), meta.source_landmarks), (0, 0), resolution / 48)[..., None]
+                img = np.round(img * (1 - a) + back * a).astype(np.uint8)
+            writer.write(img, f.timestamp)
+    point = {"minutes": 0.0, "iterations": 0, **score(dst_video, sides, out)}
+    write_atomic(path, json.dumps(point, indent=1).encode())
+    return point
 
 
 def strip(dst_video: Path, swapped: Path, dst_faceset: Path, out_png: Path, n: int = 8) -> None:
@@ -272,6 +338,10 @@ def main() -> int:
         metavar="MIN",
         help="start every recipe from a model pretrained for MIN minutes on the other people's faces",
     )
+    ap.add_argument("--remerge", metavar="OPTS", help="also merge each recipe's last model with these merge options "
+                    "and score it (e.g. sharpen=gaussian+sharpen_amount=6)")  # fmt: skip
+    ap.add_argument("--perfect", action="store_true", help="also score the dst's own faces sent through each "
+                    "recipe's crop and back (what a perfect model of that resolution would give)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "quality_per_hour")
     a = ap.parse_args()
     data = require_data(a.data, "pairs.json")
@@ -286,17 +356,25 @@ def main() -> int:
         figures[spec] = run_recipe(
             spec, checkpoints, sides, data / pair["dst"], out, a.strip, a.wall, not a.no_score, warm
         )
+        if a.remerge:
+            figures[f"{spec} merged {a.remerge}"] = [
+                remerge(spec, out, sides, data / pair["dst"], a.remerge, a.warm_start)
+            ]
     rows = [
         [spec, f"{p['minutes']:g}", p["iterations"], *(fmt(p.get(k), d) for k, _, d in COLUMNS)]
         for spec, curve in figures.items()
         for p in sorted(curve, key=lambda p: p["minutes"])
     ]
     ceilings = {}
-    for spec in figures:
+    for spec in (r.replace("+", ",") for r in a.recipes.split(",")):
         mcfg = with_preset(*parse_recipe(spec)[:2], {})[0]
         key = f"{mcfg.face_type} {mcfg.resolution} px"
         if key not in ceilings:
             ceilings[key] = sharpness_ceiling(sides["src"], mcfg.face_type, mcfg.resolution)
+            if a.perfect:
+                at = out / f"perfect_{mcfg.face_type}_{mcfg.resolution}"
+                figures[f"perfect {key} model"] = [perfect_model(data / pair["dst"], sides, mcfg.face_type,
+                                                                 mcfg.resolution, at)]  # fmt: skip
     print_table(
         f"quality per CPU-minute on {a.pair} (training minutes{' (wall)' if a.wall else ' at probed speed'})",
         ["recipe", "min", "iters", *(title for _, title, _ in COLUMNS)],
