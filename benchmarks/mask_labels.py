@@ -40,7 +40,7 @@ from facelab.faceset.meta import FaceMeta  # noqa: E402
 from facelab.faceset.store import face_files, read_face, update_meta  # noqa: E402
 from facelab.geometry.umeyama import apply_affine  # noqa: E402
 from facelab.imaging.masks import expanded_brows, polygon_mask  # noqa: E402
-from facelab.mask.samples import recrop  # noqa: E402
+from facelab.mask.samples import crop_hull, recrop  # noqa: E402
 from facelab.models.xseg import RESOLUTION, load_mask_model  # noqa: E402
 
 WORK = REPO / "bench-output" / "mask"
@@ -81,17 +81,19 @@ def rule_polygons(landmarks: np.ndarray, rule: str) -> list[dict]:
     ]
 
 
-def crops_and_truth(files: list[Path], rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(256 px whole-face crops, the rule's label in them, the outline alone in them), as bool masks."""
-    imgs, truth, whole = [], [], []
+def crops_and_truth(files: list[Path], rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(256 px whole-face crops, the rule's label in them, the outline alone in them, as bool masks; the landmark
+    hulls in them, a hull-prior mask model's 4th input)."""
+    imgs, truth, whole, hulls = [], [], [], []
     for path in files:
         img, meta = read_face(path)
         crop, m = recrop(img, meta)
+        hulls.append(crop_hull(meta, m))
         polys = [{**p, "points": apply_affine(m, np.asarray(p["points"]))} for p in rule_polygons(meta.landmarks, rule)]
         imgs.append(crop)
         truth.append(polygon_mask((RESOLUTION, RESOLUTION), polys) > 0.5)
         whole.append(polygon_mask((RESOLUTION, RESOLUTION), polys[:1]) > 0.5)
-    return np.stack(imgs), np.stack(truth), np.stack(whole)
+    return np.stack(imgs), np.stack(truth), np.stack(whole), np.stack(hulls)
 
 
 def label_copies(files: list[Path], out: Path, rule: str) -> None:
@@ -134,7 +136,7 @@ def main() -> int:
         cmd = [sys.executable, "-m", "facelab", "mask", "train", "--faceset", str(work / "labelled"), "--out",
                str(tuned), "--init", str(a.init), "--minutes", str(a.minutes)]  # fmt: skip
         subprocess.run(cmd, check=True)
-    imgs, truth, whole = crops_and_truth(test, a.rule)
+    imgs, truth, whole, hulls = crops_and_truth(test, a.rule)
     threshold = MaskConfig().threshold
     figures: dict = {
         "rule": a.rule,
@@ -147,7 +149,7 @@ def main() -> int:
     rows = [["face outline (no exclude)", fmt(figures["outline_iou"], 3), "-"]]
     for name, path in (("generic (--init)", a.init), (f"fine-tuned on {a.train} labelled faces", tuned)):
         mm = load_mask_model(path)
-        pred = mm.predict(imgs, batch=16) >= threshold
+        pred = mm.predict(imgs, batch=16, hulls=hulls if mm.hull_prior else None) >= threshold
         value = float(iou(pred, truth).mean())
         figures[name] = {"iou": value, "iter": mm.iteration}
         rows.append([f"{name} (iter {mm.iteration})", fmt(value, 3), verdict(value >= 0.90) if path == tuned else "-"])

@@ -91,16 +91,21 @@ def test_set(folders: list[Path], patches: list[np.ndarray], reps: int, seed: in
     return np.stack(imgs), np.stack(truth), np.stack(hulls)
 
 
-def predict_speed(mm: MaskModel, imgs: np.ndarray, batch: int = 16) -> tuple[np.ndarray, float]:
+def predict_speed(mm: MaskModel, imgs: np.ndarray, hulls: np.ndarray, batch: int = 16) -> tuple[np.ndarray, float]:
     """(probabilities, faces/s) of ``imgs`` predicted as ``mask apply`` runs the network: batches side by side,
     one per core, torch on one thread in each."""
     threads = torch.get_num_threads()
     workers = len(os.sched_getaffinity(0))
     try:
         with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            list(pool.map(lambda k: mm.predict(imgs[:batch], batch=batch), range(workers)))  # warm-up, every thread
+            h = hulls if mm.hull_prior else None
+
+            def run(s: int) -> np.ndarray:
+                return mm.predict(imgs[s : s + batch], batch=batch, hulls=None if h is None else h[s : s + batch])
+
+            list(pool.map(lambda k: run(0), range(workers)))  # warm-up, every thread
             t0 = time.perf_counter()
-            parts = list(pool.map(lambda s: mm.predict(imgs[s : s + batch], batch=batch), range(0, len(imgs), batch)))
+            parts = list(pool.map(run, range(0, len(imgs), batch)))
             return np.concatenate(parts), len(imgs) / (time.perf_counter() - t0)
     finally:
         torch.set_num_threads(threads)
@@ -137,10 +142,11 @@ def main() -> int:
     for spec in a.model:
         name, _, path = spec.partition("=")
         mm = load_mask_model(path)
-        prob, fps = predict_speed(mm, imgs)
-        mm.predict(imgs[:16])  # warm-up
+        prob, fps = predict_speed(mm, imgs, hulls)
+        given = hulls if mm.hull_prior else None
+        mm.predict(imgs[:16], hulls=None if given is None else given[:16])  # warm-up
         t0 = time.perf_counter()
-        mm.predict(imgs, batch=16)
+        mm.predict(imgs, batch=16, hulls=given)
         fps_one_call = len(imgs) / (time.perf_counter() - t0)
         one_call.append(f"{name} {fps_one_call:.1f}")
         m_iou = float(iou((prob >= 0.5) & hulls, truth).mean())

@@ -360,11 +360,6 @@ def main() -> int:
             figures[f"{spec} merged {a.remerge}"] = [
                 remerge(spec, out, sides, data / pair["dst"], a.remerge, a.warm_start)
             ]
-    rows = [
-        [spec, f"{p['minutes']:g}", p["iterations"], *(fmt(p.get(k), d) for k, _, d in COLUMNS)]
-        for spec, curve in figures.items()
-        for p in sorted(curve, key=lambda p: p["minutes"])
-    ]
     ceilings = {}
     for spec in (r.replace("+", ",") for r in a.recipes.split(",")):
         mcfg = with_preset(*parse_recipe(spec)[:2], {})[0]
@@ -375,6 +370,11 @@ def main() -> int:
                 at = out / f"perfect_{mcfg.face_type}_{mcfg.resolution}"
                 figures[f"perfect {key} model"] = [perfect_model(data / pair["dst"], sides, mcfg.face_type,
                                                                  mcfg.resolution, at)]  # fmt: skip
+    rows = [
+        [spec, f"{p['minutes']:g}", p["iterations"], *(fmt(p.get(k), d) for k, _, d in COLUMNS)]
+        for spec, curve in figures.items()
+        for p in sorted(curve, key=lambda p: p["minutes"])
+    ]
     print_table(
         f"quality per CPU-minute on {a.pair} (training minutes{' (wall)' if a.wall else ' at probed speed'})",
         ["recipe", "min", "iters", *(title for _, title, _ in COLUMNS)],

@@ -237,6 +237,9 @@ class MaskConfig:
     """Mask (XSeg-class) network training and apply (``facelab mask``); numbers measured in README "Masks"."""
 
     widths: str = "16,24,32,48,64,96"  # channels of the six U-Net levels (64..2 px after the 4x unshuffle)
+    # the face's landmark hull is a 4th input channel: the network learns what to take away from it (occluders) or
+    # add to it (a labeller's forehead), not the face's outline from scratch; False = DFL's image-only input
+    hull_prior: bool = True
     batch: int = 8  # DFL's XSeg: 4
     optimizer: str = "adam"  # adam | rmsprop (DFL's, lr 1e-4)
     lr: float = 1e-3

@@ -23,7 +23,7 @@ from facelab.geometry.facetype import transform_matrix
 from facelab.geometry.umeyama import apply_affine
 from facelab.imaging.masks import hull_mask
 from facelab.mask.occluders import SHAPES, make_occluder, occlude
-from facelab.mask.samples import face_labels, load_mask_bank, make_sample, recrop
+from facelab.mask.samples import crop_hull, face_labels, load_mask_bank, make_sample, recrop
 from facelab.mask.stage import apply_mask, remove_masks, train_mask
 from facelab.mask.trainer import MaskTrainer, mask_loss
 from facelab.models.xseg import BlurPool, MaskNet, count_params, load_mask_model
@@ -109,7 +109,13 @@ def test_samples_are_pure_functions_of_the_counter(faceset):
     a, b = make_sample(bank, TINY, 7), make_sample(bank, TINY, 7)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
-    assert a[0].shape == (256, 256, 3) and set(np.unique(a[1])) <= {0.0, 1.0}
+    assert a[0].shape == (256, 256, 4) and set(np.unique(a[1])) <= {0.0, 1.0}
+    # the 4th channel is the landmark hull under the label's geometry: the label (hull minus occluders) lies in it
+    assert set(np.unique(a[0][..., 3])) <= {0.0, 1.0} and (a[1] <= a[0][..., 3]).mean() > 0.99
+    # an image-only model's samples are the same pixels without it
+    rgb = make_sample(bank, replace(TINY, hull_prior=False), 7)
+    np.testing.assert_array_equal(rgb[0], a[0][..., :3])
+    np.testing.assert_array_equal(rgb[1], a[1])
 
 
 def test_no_polygons_without_generic_is_a_one_line_error(tmp_path, faceset):
@@ -187,7 +193,9 @@ def test_apply_and_remove_rewrite_metadata_only(tmp_path, faceset):
         assert m.shape == (192, 192) and set(np.unique(m)) <= {0, 255}
         assert meta.masks  # polygons kept
     mm = load_mask_model(tmp_path / "tuned")
-    out = mm.predict(np.zeros((3, 256, 256, 3), np.uint8))
+    with pytest.raises(ValueError, match="landmark hull"):
+        mm.predict(np.zeros((3, 256, 256, 3), np.uint8))
+    out = mm.predict(np.zeros((3, 256, 256, 3), np.uint8), hulls=np.ones((3, 256, 256), np.float32))
     assert out.shape == (3, 256, 256) and out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
     rm = remove_masks(lab)
     assert rm.removed == 4 and all(read_meta(p).xseg_mask is None for p in face_files(lab))
@@ -207,7 +215,8 @@ def test_apply_changes_only_the_metadata_and_stores_the_binarised_prediction(tmp
     before = {p.name: p.read_bytes() for p in face_files(faces)}
     images, metas = zip(*(read_face(faces / name) for name in before))
     crops, mats = zip(*(recrop(img, meta) for img, meta in zip(images, metas)))
-    pred = load_mask_model(model).predict(np.stack(crops))
+    hulls = np.stack([crop_hull(meta, m) for meta, m in zip(metas, mats)])
+    pred = load_mask_model(model).predict(np.stack(crops), hulls=hulls)
     threads = torch.get_num_threads()
     res = apply_mask(model, faces, replace(TINY, apply_batch=3))
     assert res.written == 4 and torch.get_num_threads() == threads
@@ -278,3 +287,18 @@ def test_train_mask_source_xseg_without_stored_masks_is_a_one_line_error(tmp_pat
     with pytest.raises(FacelabError, match="xseg_mask is not") as e:
         load_bank(fs, "full", 64, mask_source="xseg")
     assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_image_only_models_saved_before_the_hull_channel_still_load(tmp_path):
+    """A model whose saved config predates ``hull_prior`` is DFL-style image-only: 3 input channels, no hulls."""
+    from dataclasses import asdict
+
+    from facelab.io import checkpoint
+
+    net = MaskNet((2, 2, 2, 2, 2, 2))
+    saved = {k: v for k, v in asdict(MaskConfig(widths="2,2,2,2,2,2")).items() if k != "hull_prior"}
+    tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
+    checkpoint.save(tmp_path / "old", checkpoint.Checkpoint(tensors, {}, {"mask": saved, "iteration": 5}))
+    mm = load_mask_model(tmp_path / "old")
+    assert not mm.hull_prior and mm.net.in_channels == 3
+    assert mm.predict(np.zeros((2, 256, 256, 3), np.uint8)).shape == (2, 256, 256)

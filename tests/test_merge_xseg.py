@@ -29,7 +29,7 @@ from facelab.io.media import iter_frames
 from facelab.merge import xseg
 from facelab.merge.pipeline import merge
 from facelab.merge.preview import contact_sheet
-from facelab.models.xseg import MaskNet, parse_widths
+from facelab.models.xseg import build_net
 from facelab.train.loop import Trainer
 
 TINY = ModelConfig(archi="df-ud", resolution=64, face_type="full", ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8)
@@ -80,7 +80,7 @@ def _pngs(folder: Path) -> list[np.ndarray]:
 def _mask_model(path: Path, bias: float) -> Path:
     """A mask model folder whose network says ``sigmoid(bias)`` everywhere (head weights zero)."""
     cfg = MaskConfig(widths="2,2,2,2,2,2")
-    net = MaskNet(parse_widths(cfg.widths))
+    net = build_net(cfg)
     with torch.no_grad():
         net.head.weight.zero_()
         net.head.bias.fill_(bias)

@@ -54,10 +54,16 @@ def recrop(image: np.ndarray, meta: FaceMeta, resolution: int = RESOLUTION) -> t
     return out, m
 
 
+def crop_hull(meta: FaceMeta, m: np.ndarray, resolution: int = RESOLUTION) -> np.ndarray:
+    """The face's landmark hull in the crop ``m`` maps its aligned image to (float32, 1 inside): the mask
+    network's 4th input channel with ``MaskConfig.hull_prior``."""
+    return hull_mask((resolution, resolution), apply_affine(m, meta.landmarks))
+
+
 def face_labels(meta: FaceMeta, m: np.ndarray, resolution: int = RESOLUTION) -> tuple[np.ndarray, np.ndarray]:
     """(label, hull) in the crop ``m`` maps to: the polygons' label (the hull when the face has none)."""
     shape = (resolution, resolution)
-    hull = hull_mask(shape, apply_affine(m, meta.landmarks))
+    hull = crop_hull(meta, m, resolution)
     if not has_polygons(meta):
         return hull, hull
     moved = [{**p, "points": apply_affine(m, np.asarray(p["points"], np.float64))} for p in meta.masks]
@@ -101,7 +107,9 @@ def pick(n: int, seed: int, k: int) -> int:
 
 
 def make_sample(bank: MaskBank, cfg: MaskConfig, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sample ``k``: (image float32 (256, 256, 3) in [0, 1], label float32 (256, 256) in {0, 1}).
+    """Sample ``k``: (input float32 (256, 256, 3) in [0, 1], label float32 (256, 256) in {0, 1}); with
+    ``cfg.hull_prior`` the input has a 4th channel, the face's landmark hull under the same geometry as the label
+    (occluders are not cut out of it: the landmarks do not see them).
 
     Colour jitter on the face -> synthetic occluders (patches cut from the other faces of the bank, whole crops
     with their backgrounds; procedural textures; hands) -> one random affine + grid warp + flip on image and label
@@ -120,11 +128,13 @@ def make_sample(bank: MaskBank, cfg: MaskConfig, k: int) -> tuple[np.ndarray, np
         label = label * (alpha <= 0.5)
     p = warp.gen_warp_params(RESOLUTION, rng, flip_prob=0.5, random_warp=cfg.random_warp)
     img = np.clip(warp.apply_warp(img, p, warp=True, transform=True, flip=True), 0, 1)
-    label = warp.apply_warp(
-        label, p, warp=True, transform=True, flip=True, border=cv2.BORDER_CONSTANT, interpolation=cv2.INTER_LINEAR
-    )
+    geometry = {"warp": True, "transform": True, "flip": True, "border": cv2.BORDER_CONSTANT}
+    label = warp.apply_warp(label, p, interpolation=cv2.INTER_LINEAR, **geometry)
     if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
         img = warp.random_blur(img, rng) if rng.random() < 0.5 else _light_blur(img, rng)
+    if cfg.hull_prior:
+        hull = warp.apply_warp(bank.hulls[i].astype(np.float32), p, interpolation=cv2.INTER_LINEAR, **geometry)
+        img = np.concatenate([img, (hull > 0.5).astype(np.float32)[..., None]], axis=2)
     return img.astype(np.float32), (label > 0.5).astype(np.float32)
 
 

@@ -21,7 +21,7 @@ from facelab.faceset.readable import face_data, readable_faces, skipped_line
 from facelab.faceset.store import update_meta, with_meta
 from facelab.io.atomic import leaves_no_empty_dirs, write_atomic
 from facelab.io.paths import refuse_overlap
-from facelab.mask.samples import recrop
+from facelab.mask.samples import crop_hull, recrop
 from facelab.mask.trainer import MaskTrainer
 from facelab.models.xseg import RESOLUTION, MaskModel, count_params, load_mask_model
 from facelab.runs.loop import RunOutcome
@@ -111,8 +111,13 @@ def face_mask(model: MaskModel, images: Sequence[np.ndarray], metas: Sequence[Fa
     """Each aligned face's predicted mask in its own aligned frame (float32 (S, S), S = its side): the face is
     re-cropped to the model's whole face at 256 px, predicted, and the mask warped back."""
     crops, mats = zip(*(recrop(img, meta) for img, meta in zip(images, metas)))
-    pred = model.predict(np.stack(crops))
+    pred = model.predict(np.stack(crops), hulls=_hulls(model, metas, mats))
     return [_unwarp(p, m, img.shape[0]) for img, m, p in zip(images, mats, pred)]
+
+
+def _hulls(model: MaskModel, metas: Sequence[FaceMeta], mats: Sequence[np.ndarray]) -> np.ndarray | None:
+    """Each face's landmark hull in its 256 px crop, for a model that takes them (None for an image-only one)."""
+    return np.stack([crop_hull(meta, m) for meta, m in zip(metas, mats)]) if model.hull_prior else None
 
 
 def _unwarp(pred: np.ndarray, m: np.ndarray, side: int) -> np.ndarray:
@@ -190,7 +195,7 @@ def _masked_files(
     if not read:
         return []
     crops, mats = zip(*(recrop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), meta) for _, meta, _, bgr in read))
-    pred = mm.predict(np.stack(crops), batch=len(crops))
+    pred = mm.predict(np.stack(crops), batch=len(crops), hulls=_hulls(mm, [meta for _, meta, _, _ in read], mats))
     out = []
     for (path, _, data, bgr), m, p in zip(read, mats, pred):
         binary = _unwarp(p, m, bgr.shape[0]) >= threshold

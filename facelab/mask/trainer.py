@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from facelab.io import checkpoint
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.io.paths import refuse_overlap
 from facelab.mask.samples import MaskBank, load_mask_bank, make_sample
-from facelab.models.xseg import MaskNet, config_from_state, count_params, parse_widths
+from facelab.models.xseg import build_net, config_from_state, count_params, parse_widths
 from facelab.runs.guard import finite_or_raise
 from facelab.runs.loop import Dist, RunLoop, Schedule
 from facelab.runs.preview import preview_grid_png
@@ -99,6 +99,15 @@ class _Batches(torch.utils.data.Sampler):
         return 2**62
 
 
+def _hull_prior_of(model: Path, default: bool) -> bool:
+    """The input a fine-tuned model inherits from its ``--init`` model (image alone, or image + hull); ``default``
+    where that model's config cannot be read (``init_modules`` then names the problem)."""
+    try:
+        return config_from_state(json.loads((model / CONFIG_FILE).read_text()), model).hull_prior
+    except (OSError, ValueError, FacelabError):
+        return default
+
+
 class MaskTrainer(RunLoop):
     curve_keys = ("bce", "dice")
 
@@ -121,9 +130,11 @@ class MaskTrainer(RunLoop):
         self.bank = load_mask_bank(facesets, generic)
         ensure_writable_dir(self.model_dir, "--out")
         self.cfg, resuming = resolve_run_config(self.model_dir, cfg, given or set())
+        if not resuming and init_from is not None and "hull_prior" not in (given or set()):
+            self.cfg = replace(self.cfg, hull_prior=_hull_prior_of(Path(init_from), self.cfg.hull_prior))
         self.generic = generic
         torch.manual_seed(self.cfg.seed)
-        self.net = MaskNet(parse_widths(self.cfg.widths)).to(self.dist.device)
+        self.net = build_net(self.cfg).to(self.dist.device)
         self.opt = build_optimizer(self.net.parameters(), self.cfg)
         self.iteration, self.history = 0, {}
         if resuming:
@@ -189,7 +200,8 @@ class MaskTrainer(RunLoop):
         self.net.eval()
         with torch.no_grad():
             pred = torch.sigmoid(self.net(x.to(self.dist.device))).float().cpu()
-        rows = [x, y.expand(-1, 3, -1, -1), pred.expand(-1, 3, -1, -1), x * (0.3 + 0.7 * pred)]
+        rgb = x[:, :3]  # the hull channel, when there is one, is not shown
+        rows = [rgb, y.expand(-1, 3, -1, -1), pred.expand(-1, 3, -1, -1), rgb * (0.3 + 0.7 * pred)]
         png = preview_grid_png(rows, ["input", "label", "predicted", "kept"], self.iteration)
         write_atomic(self.model_dir / "preview.png", png)
         (self.model_dir / "previews").mkdir(exist_ok=True)

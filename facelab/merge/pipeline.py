@@ -403,7 +403,8 @@ class Merger:
         if self.mask_model is None or not used:
             return out
         mats = [xseg.crop_to_xseg(jobs[k].landmarks, self.res, self.face_type) for k in used]
-        masks = xseg.predicted_xseg(self.mask_model, [jobs[k].xseg_context for k in used], faces[used], mats, self.res)
+        contexts, landmarks = [jobs[k].xseg_context for k in used], [jobs[k].landmarks for k in used]
+        masks = xseg.predicted_xseg(self.mask_model, contexts, faces[used], mats, self.res, landmarks)
         for k, m in zip(used, masks):
             out[k] = m
         return out

@@ -16,7 +16,8 @@ import torch
 
 from facelab.faceset.meta import decode_xseg_mask
 from facelab.geometry.facetype import FaceType, transform_matrix
-from facelab.geometry.umeyama import invert_affine
+from facelab.geometry.umeyama import apply_affine, invert_affine
+from facelab.imaging.masks import hull_mask
 from facelab.models.xseg import RESOLUTION, MaskModel
 
 XSEG_FACE_TYPE = FaceType.WHOLE_FACE  # the mask network's input crop (MaskModel.face_type)
@@ -73,6 +74,13 @@ def xseg_context(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return crop.astype(np.float32) / 255.0
 
 
+def xseg_hull(landmarks: np.ndarray) -> np.ndarray:
+    """The dst face's landmark hull in the mask network's 256 px whole-face crop (float32, 1 inside): the hull
+    channel of a ``hull_prior`` mask model (the swapped face is pasted on the dst's landmarks, so they are its)."""
+    m = transform_matrix(landmarks, RESOLUTION, XSEG_FACE_TYPE)
+    return hull_mask((RESOLUTION, RESOLUTION), apply_affine(m, landmarks))
+
+
 def xseg_input(context: np.ndarray, face: np.ndarray, to_xseg: np.ndarray) -> np.ndarray:
     """The mask network's input for xseg-prd: ``context`` with the swapped ``face`` (model crop, float32 RGB) pasted
     where ``to_xseg`` puts it."""
@@ -91,10 +99,18 @@ def xseg_to_crop(mask: np.ndarray, to_xseg: np.ndarray, res: int) -> np.ndarray:
 
 
 def predicted_xseg(
-    model: MaskModel, contexts: list[np.ndarray], faces: np.ndarray, to_xseg: list[np.ndarray], res: int
+    model: MaskModel,
+    contexts: list[np.ndarray],
+    faces: np.ndarray,
+    to_xseg: list[np.ndarray],
+    res: int,
+    landmarks: list[np.ndarray],
 ) -> list[np.ndarray]:
-    """xseg-prd for a batch of swapped ``faces`` (N, res, res, 3): one mask network call, masks in the crop."""
+    """xseg-prd for a batch of swapped ``faces`` (N, res, res, 3) on the dst faces of ``landmarks`` (frame px): one
+    mask network call, masks in the crop."""
     inputs = np.stack([xseg_input(c, f, m) for c, f, m in zip(contexts, faces, to_xseg)])
+    if model.hull_prior:
+        inputs = np.concatenate([inputs, np.stack([xseg_hull(lm) for lm in landmarks])[..., None]], axis=3)
     x = torch.from_numpy(np.ascontiguousarray(inputs.transpose(0, 3, 1, 2))).to(model.device)
     probs = model.predict_tensor(x)[:, 0].float().cpu().numpy()
     return [xseg_to_crop(p, m, res) for p, m in zip(probs, to_xseg)]
