@@ -7,7 +7,9 @@ shapes (polygons, ellipses, hands, strands, bars) filled only with patches of he
 cartoon: images/hard_noface_*, hard_nonphoto_*) - training pastes procedural textures and patches of its own
 faces and frames, never these. Ground truth = landmark hull minus the occluders (alpha > 0.5). IoU is computed
 inside the hull (the prediction is clipped to the hull; a model is judged on what it keeps of the face, which
-is what an occlusion-aware mask adds to the hull). The plain hull's IoU is then |truth| / |hull|.
+is what an occlusion-aware mask adds to the hull). The plain hull's IoU is then |truth| / |hull|. A model with the
+hull channel (``MaskConfig.hull_prior``) is given each crop's landmark hull, as ``mask apply`` gives it the face's
+stored landmarks; the occluders are not in it.
 
 Speed, side by side: predict alone (``MaskModel.predict`` on the 256 px test crops, batches of 16 run as apply runs
 them: one batch per core, torch on one thread each) and the whole ``facelab mask apply`` end to end (read, decode,
