@@ -245,9 +245,10 @@ class MaskConfig:
     lr: float = 1e-3
     dice_weight: float = 1.0  # soft-dice term added to the sigmoid cross-entropy; 0 = BCE alone (DFL)
     occluder_prob: float = 0.5  # labelled faces: chance of pasted synthetic occluders (their alpha is the label)
-    generic_occluder_prob: float = 0.8  # --generic: the same for the landmark-hull faces
+    generic_occluder_prob: float = 1.0  # --generic: the same for the landmark-hull faces
     random_warp: bool = True  # DFL's random grid warp (same warp on image and label)
     hsv_power: float = 0.2  # colour jitter (DFL's random_hsv_power)
+    shading: float = 0.5  # light falling off across the face by up to this much, before occluders (0 = off)
     blur_prob: float = 0.25  # Gaussian or motion blur on the input
     seed: int = 0
     workers: int = 0  # data-loading processes (resumable)

@@ -19,6 +19,7 @@ from facelab.imaging.warp import (
     random_hsv,
     random_jpeg,
     random_noise,
+    random_shading,
 )
 
 S = 128
@@ -172,3 +173,16 @@ def test_random_degrade_respects_probabilities():
     np.testing.assert_array_equal(random_degrade(FACE, _rng()), FACE)
     out = random_degrade(FACE, _rng(), blur=1.0, noise=1.0, jpeg=1.0, downsample=1.0)
     assert out.shape == FACE.shape and np.abs(out - FACE).mean() > 0.01
+
+
+def test_random_shading_darkens_one_side_by_at_most_depth() -> None:
+    img = np.full((64, 64, 3), 0.8, np.float32)
+    out = random_shading(img, 0.5, np.random.default_rng(3))
+    ratio = out[..., 0] / 0.8
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert ratio.max() == pytest.approx(1.0, abs=1e-5) and 0.5 - 1e-5 <= ratio.min() < 1.0  # lit side kept
+    corners = sorted(ratio[[0, 0, -1, -1], [0, -1, 0, -1]])
+    assert corners[-1] - corners[0] > 0.5 * (1 - ratio.min())  # a ramp across the image, not a uniform dimming
+    np.testing.assert_array_equal(random_shading(img, 0.0, np.random.default_rng(3)), img)
+    gray = random_shading(img[..., 0], 0.5, np.random.default_rng(3))
+    np.testing.assert_allclose(gray, out[..., 0], atol=1e-6)

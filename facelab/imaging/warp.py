@@ -150,6 +150,22 @@ def random_hsv(image: np.ndarray, power: float, rng: np.random.Generator) -> np.
     return _finish(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), img)
 
 
+def random_shading(image: np.ndarray, depth: float, rng: np.random.Generator) -> np.ndarray:
+    """Light falling off across the image: multiplied by a linear ramp at a random angle from 1 down to
+    ``1 - U(0, depth)`` on the far side, so one cheek or the forehead goes into shadow (a mask network must not
+    take shade for an occluder). Depth 0 returns a copy."""
+    img = _as_float(image)
+    if depth <= 0:
+        return img.copy()
+    h, w = img.shape[:2]
+    angle, dark = rng.uniform(0, 2 * np.pi), rng.uniform(0, depth)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    t = (xx - w / 2) * np.cos(angle) + (yy - h / 2) * np.sin(angle)
+    t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    light = 1.0 - dark * t
+    return _finish(img * (light[..., None] if img.ndim == 3 else light), img)
+
+
 def motion_kernel(length: int, angle: float) -> np.ndarray:
     """Normalised (length, length) line kernel at ``angle`` degrees."""
     k = np.zeros((length, length), dtype=np.float32)

@@ -121,6 +121,8 @@ def make_sample(bank: MaskBank, cfg: MaskConfig, k: int) -> tuple[np.ndarray, np
     label = bank.labels[i].astype(np.float32)
     if cfg.hsv_power > 0:
         img = warp.random_hsv(img, cfg.hsv_power, rng)
+    if cfg.shading > 0 and rng.random() < 0.5:
+        img = warp.random_shading(img, cfg.shading, rng)
     prob = cfg.occluder_prob if bank.labelled[i] else cfg.generic_occluder_prob
     if rng.random() < prob:
         others = [bank.images[j] for j in rng.choice(n, size=min(n, 3), replace=False) if j != i]
