@@ -504,3 +504,23 @@ def test_counter_sampler_turns_warp_off_from_an_iteration():
     s.warp_until = 4
     batches = iter(s)
     assert next(batches) == [(6, True), (7, True)] and next(batches) == [(8, False), (9, False)]
+
+
+def test_ctrl_c_stops_at_the_next_iteration_and_saves(tmp_path, facesets):
+    """SIGINT only asks the loop to stop (it cannot land inside an import, a preview or a save); the run ends at
+    the next iteration boundary, saved, and the previous SIGINT handler is back."""
+    import signal
+
+    src, dst = facesets
+    trainer = Trainer(src, dst, tmp_path / "m", TINY, FAST)
+    sent: list[int] = []
+
+    def progress(_: object) -> None:
+        if not sent:
+            sent.append(trainer.iteration)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    res = trainer.run(iterations=200, progress=progress)
+    assert res.stopped == "interrupted" and res.iteration <= sent[0] + 2
+    assert _weights(tmp_path / "m") and signal.getsignal(signal.SIGINT) is before

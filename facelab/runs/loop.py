@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -223,15 +225,24 @@ class RunLoop:
         self.on_progress(self._plan.progress(self.iteration, 0.0))
         data = iter(self.loader())
         self._pending, self._tick, self._bad_steps = [], time.perf_counter(), 0
+        stop = StopRequest()
         try:
+            stop.__enter__()
             while True:
+                if stop.requested:
+                    raise KeyboardInterrupt
                 if iterations is not None and self.iteration >= iterations:
                     break
                 if minutes is not None and time.monotonic() - t0 >= minutes * 60:
                     stopped = "minutes"
                     break
                 self.on_progress(self._plan.progress(self.iteration, time.monotonic() - t0))
-                batch = next(data)
+                try:
+                    batch = next(data)
+                except Exception:
+                    if stop.requested:  # the loader's processes got the Ctrl+C too
+                        raise KeyboardInterrupt from None
+                    raise
                 torch.manual_seed(hash_seed(sch.seed, self.iteration))
                 try:
                     scal = self.step(batch)
@@ -257,6 +268,7 @@ class RunLoop:
         except KeyboardInterrupt:
             stopped = "interrupted"
         finally:
+            stop.__exit__()
             self._flush_scalars(progress)
             shutdown = getattr(data, "_shutdown_workers", None)  # stop loader processes now, not at a later GC
             if shutdown is not None:
@@ -265,7 +277,10 @@ class RunLoop:
             if self.iteration > it_start or not (self.model_dir / checkpoint.CKPT).exists():
                 self.save()
             if self.dist.main:
-                self.write_previews()
+                try:
+                    self.write_previews()
+                except Exception as e:  # noqa: BLE001 - the model is saved; a preview must not turn that into an error
+                    log.warning("%s: previews not written (%s: %s)", self.model_dir, type(e).__name__, e)
             if self._tb is not None:
                 self._tb.flush()
             self._saved_plan, self._plan = self._plan.state(time.monotonic() - t0), None
@@ -364,6 +379,36 @@ class RunLoop:
         self.preview()
         if self.history and self.curve_keys:
             write_atomic(self.model_dir / "losses.png", loss_curve_png(self.history, self.curve_keys))
+
+
+class StopRequest:
+    """Ctrl+C during a run, made safe: the first SIGINT only sets ``requested`` and the loop stops at the next
+    iteration boundary, so it cannot land inside a first-time import, a preview or a save and break the save that
+    follows (a KeyboardInterrupt inside ``import matplotlib.pyplot`` left it half-imported, and the final preview
+    then failed); a second SIGINT interrupts at once. Only the main thread can own the handler; elsewhere, and where
+    SIGINT is ignored, nothing changes."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            old = signal.getsignal(signal.SIGINT)
+            if old is not signal.SIG_IGN:
+                self._old = old
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
 
 
 def _resolve_scalars(steps: list[dict[str, Any]]) -> list[dict[str, float]]:
