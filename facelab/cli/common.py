@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from facelab.errors import FacelabError
+from facelab.runs.progress import STUDIO_JOB_ENV
 
 T = TypeVar("T")
 Subparsers = argparse._SubParsersAction  # what add_subparsers returns: each command module adds its parsers to it
@@ -48,6 +49,10 @@ def prepare_process() -> None:
     inspect x | head``, like other CLI tools), and mediapipe's / TensorFlow's C++ start-up chatter stays off."""
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if os.environ.get(STUDIO_JOB_ENV) == "1":
+        # the studio stops a job with SIGINT (the trainers save): a studio started where SIGINT is ignored (a
+        # script's `cmd &`) passes that on to its jobs, which would then be killed at the grace's end unsaved
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -13,6 +13,9 @@ RunProgress = Callable[[int, int | None, str], None]
 Scalars = dict[str, Any]
 
 
+STUDIO_JOB_ENV = "FACELAB_STUDIO_JOB"  # "1" in the environment of the studio's job processes (see cli.common)
+
+
 class ProgressBar:
     """tqdm bar with rate and ETA on stderr; silent when stderr is not a terminal unless FACELAB_PROGRESS=1."""
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from facelab.config import MaskConfig, MergeConfig, ModelConfig, TrainConfig
 from facelab.io.atomic import write_atomic
+from facelab.runs.progress import STUDIO_JOB_ENV
 from facelab.studio.listing import find_facesets, find_models, find_videos
 from facelab.studio.security import StudioError, is_plain_name, relative_name, resolve_inside
 from facelab.studio.web import Studio, event_stream, render, studio
@@ -41,6 +42,7 @@ from facelab.train.presets import PRESETS
 
 router = APIRouter()
 NAV = (("Jobs", "/jobs"),)
+JOB_ENV = {"FACELAB_PROGRESS": "1", "PYTHONUNBUFFERED": "1", STUDIO_JOB_ENV: "1"}  # bars in the log; Ctrl+C stops
 STOP_GRACE = 10.0  # s between SIGINT (the trainers save) and SIGTERM
 LOG_TAIL = 8192  # bytes of the log sent to the page
 PROGRESS_SCAN = 65536  # bytes at the end of the log searched for the latest "done/total"
@@ -385,7 +387,7 @@ class Jobs:
     def _run(self, job: dict[str, Any]) -> dict[str, Any]:
         argv = command_line(self.root, job["command"], job["args"])
         d = self.folder / job["id"]
-        env = {**os.environ, "FACELAB_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **JOB_ENV}
         with open(d / "log.txt", "ab") as log:
             log.write(f"$ facelab {' '.join(argv[3:])}\n".encode())
             log.flush()
