@@ -102,6 +102,16 @@ def _typed(default: Any, text: str) -> Any:
     return type(default)(text)
 
 
+def _slug(spec: str) -> str:
+    """A recipe as a folder name: ``cpu-quick:lr=1e-4,batch=8`` -> ``cpu-quick_lr-1e-4_batch-8``."""
+    return spec.replace(":", "_").replace(",", "_").replace("=", "-")
+
+
+def recipe_folder(out: Path, spec: str, warm: float) -> Path:
+    """Where a recipe's model, probe, curve and checkpoints live (a warm-started one apart from the cold one)."""
+    return out / (f"{_slug(spec)}_warm{warm:g}" if warm else _slug(spec))
+
+
 def merge_options(text: str) -> dict[str, Any]:
     """``"sharpen=gaussian+sharpen_amount=6"`` -> MergeConfig options, typed by their fields."""
     opts: dict[str, Any] = {}
@@ -117,8 +127,7 @@ def merge_options(text: str) -> dict[str, Any]:
 def remerge(spec: str, out: Path, sides: dict[str, Path], dst_video: Path, text: str, warm: float) -> dict[str, Any]:
     """The recipe's last model merged again with other merge options (sharpening, say) and scored: the training
     is not repeated, so this is the last checkpoint only."""
-    slug = spec.replace(":", "_").replace(",", "_").replace("=", "-")
-    folder = out / (f"{slug}_warm{warm:g}" if warm else slug)
+    folder = recipe_folder(out, spec, warm)
     curve = json.loads((folder / "curve.json").read_text())
     last = max(curve, key=lambda p: p["minutes"])
     at = folder / f"at_{last['minutes']:g}min_{text.replace('+', '_').replace('=', '-')}"
@@ -276,8 +285,8 @@ def run_recipe(
     pretrained on other people's faces for that long (DFL's pretrain mode), kept apart from the recipe's minutes."""
     name, model_opts, train_opts = parse_recipe(spec)
     mcfg, tcfg, given = with_preset(name, model_opts, train_opts)
-    slug = spec.replace(":", "_").replace(",", "_").replace("=", "-")
-    folder = out / (f"{slug}_warm{warm[1]:g}" if warm else slug)
+    slug = _slug(spec)
+    folder = recipe_folder(out, spec, warm[1] if warm else 0.0)
     log_path = folder / "curve.json"
     curve: list[dict[str, Any]] = json.loads(log_path.read_text()) if log_path.exists() else []
     trained = curve[-1]["minutes"] if curve else 0.0
