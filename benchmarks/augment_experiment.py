@@ -20,8 +20,13 @@ normality assumption, which three seeds could not check. "better" / "worse" only
 otherwise "no difference" (with 3 seeds the interval is wide: small effects read as no difference - by design).
 The table and the exact command go to ``docs/experiments/augment.md``.
 
+A control run (``--blob-iters 300``, seed 0, the baseline's faces) checks that the scores tell an untrained swap
+from a trained one: after 300 iterations ``cpu-quick`` draws a featureless face-coloured blob, which dlib's
+distance alone still reads as the src; its figures are printed beside the baseline's mean (``--blob-iters 0``: no
+control run).
+
     .venv/bin/python benchmarks/augment_experiment.py [--pair p2_to_p1] [--arms baseline,render,gan,both]
-        [--seeds 3] [--iters 1500] [--gan G.safetensors] [--fid]
+        [--seeds 3] [--iters 1500] [--blob-iters 300] [--gan G.safetensors] [--fid]
     .venv/bin/python benchmarks/augment_experiment.py --quick   # CI smoke: tiny model, few frames, out of docs/
 
 ``--iters 1500`` of ``cpu-quick`` is about 30 minutes on 2 cores (the issue's minimum budget); FID/KID (``--fid``)
@@ -63,7 +68,7 @@ METRICS: tuple[tuple[str, bool], ...] = (
     ("fid_dst", True),
     ("kid_src", True),
 )
-QUICK = {"iters": 3, "seeds": 1, "every": 12, "frames": 12}
+QUICK = {"iters": 3, "seeds": 1, "every": 12, "frames": 12, "blob_iters": 1}
 BOOTSTRAP = 10_000
 
 
@@ -73,6 +78,7 @@ def main() -> int:
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=1500, help="training iterations of every run (cpu-quick)")
+    ap.add_argument("--blob-iters", type=int, default=300, help="iterations of the untrained control run (0: none)")
     ap.add_argument("--gan", help="generator for the gan arms (facelab augment train/export)")
     ap.add_argument("--fid", action="store_true", help="also FID/KID against src and dst (slow on a CPU)")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny model, few frames, results not in docs/")
@@ -86,6 +92,7 @@ def main() -> int:
         return 2
     seeds = QUICK["seeds"] if a.quick else a.seeds
     iters = QUICK["iters"] if a.quick else a.iters
+    blob_iters = QUICK["blob_iters"] if a.quick else a.blob_iters
     work = a.out / (f"{a.pair}_quick" if a.quick else a.pair)
     results = (work / "runs") if a.quick else REPO / "docs" / "experiments" / "augment" / a.pair
     sides = _facesets(data, pair, work, QUICK["every"] if a.quick else 1)
@@ -108,7 +115,18 @@ def main() -> int:
             runs.setdefault(arm, []).append(json.loads(path.read_text()))
             if doc is not None:  # after every run: a stopped experiment still documents what it has
                 _write_doc(doc, a.pair, iters, seeds, _table(runs), command, runs)
-    print(_table(runs))
+    blob = None
+    if blob_iters > 0:
+        path = results / "blob_seed0.json"
+        if not path.exists():
+            run = _run("blob", 0, [sides["src"]], sides, dst_video, work, blob_iters, a.quick, a.fid)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(run, indent=1).encode())
+        blob = json.loads(path.read_text())
+    tables = _table(runs) + (_blob_table(blob, runs.get("baseline", [])) if blob is not None else "")
+    if doc is not None:
+        _write_doc(doc, a.pair, iters, seeds, tables, command, runs)
+    print(tables)
     return 0
 
 
@@ -286,15 +304,41 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
     return buf.getvalue()
 
 
+def _blob_table(blob: dict[str, Any], baseline: list[dict[str, Any]]) -> str:
+    """The untrained control beside the trained baseline (mean over its seeds), over all frames."""
+    import io
+    from contextlib import redirect_stdout
+
+    rows = []
+    for key, lower in METRICS:
+        b, v = blob["metrics"].get(key), _values(baseline, key, "all")
+        trained = float(np.nanmean(v)) if np.isfinite(v).any() else None
+        if b is None and trained is None:
+            continue
+        gap = None if b is None or trained is None else trained - b
+        rows.append(
+            [key, fmt(b, 3), fmt(trained, 3), "-" if gap is None else f"{gap:+.3f}", "lower" if lower else "higher"]
+        )
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        print_table(
+            f"control: {blob['iterations']}-iteration blob (seed 0) vs the trained baseline (mean over seeds)",
+            ["metric", "blob", "baseline", "baseline - blob", "better is"],
+            rows,
+        )
+    return buf.getvalue()
+
+
 def _write_doc(
     path: Path, pair: str, iters: int, seeds: int, table: str, command: str, runs: dict[str, list[dict[str, Any]]]
 ) -> None:
     done = ", ".join(f"{arm}: {len(rs)} seed(s)" for arm, rs in runs.items())
-    minutes = [r["train_minutes"] for rs in runs.values() for r in rs]
+    minutes = [r["train_minutes"] for rs in runs.values() for r in rs] or [float("nan")]
     text = f"""# Does synthetic src data improve the swap? (issue 16)
 
-Pair `{pair}`; every run trains `cpu-quick` for {iters} iterations ({fmt(np.mean(minutes) if minutes else None, 1)}
-min on average on this machine's 2 cores), {seeds} seeds per arm, the same seeds in every arm. Done so far: {done}.
+Pair `{pair}`; every run trains `cpu-quick` for {iters} iterations ({fmt(min(minutes), 1)} to {fmt(max(minutes), 1)}
+min of wall time per run on this machine's 2 cores, depending on what else ran; the iterations, not the minutes, are
+the budget), {seeds} seeds per arm, the same seeds in every arm. Done so far: {done}.
 Per-run figures: `docs/experiments/augment/{pair}/`.
 
 Command:

@@ -31,4 +31,5 @@ def test_quick_run_end_to_end(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     assert "gan: no faces" in r.stdout and "identity_transfer" in r.stdout
+    assert "1-iteration blob" in r.stdout  # the untrained control, beside the baseline
     assert (tmp_path / "p2_to_p1_quick" / "runs" / "baseline_seed0.json").exists()
