@@ -1,7 +1,7 @@
 """Mask models (``facelab mask``) on real faces held apart from training, with synthetic occluders from a set
 training never sees: IoU inside the landmark hull for the plain hull and each model, and apply speed.
 
-Test faces: whole-face crops of people the models were not trained on (default: P3, P4, P6 and Obama from
+Test faces: whole-face crops of people the models were not trained on (default: P3, P4, P5 and P6 from
 ../shared/data, extracted by ``--prepare`` into bench-output/mask/test_*). Each face gets ``--reps`` occlusions:
 shapes (polygons, ellipses, hands, strands, bars) filled only with patches of held-out photos (dogs, grass, a
 cartoon: images/hard_noface_*, hard_nonphoto_*) - training pastes procedural textures and patches of its own
@@ -51,8 +51,8 @@ TEST_VIDEOS = {  # held-apart people: (video, every N frames) -> about 20 faces 
     "test_p3": ("videos/person_p3_lp_d9.mp4", 29),
     "test_p4": ("videos/person_p4_lp_d18.mp4", 11),
     "test_p6": ("videos/person_p6_lp_s18.mp4", 14),
-    "test_obama": ("videos/obama_speaking.mp4", 13),
-}
+    "test_p5": ("videos/person_p5_lp_d13.mp4", 17),
+}  # unnamed people only: media of named public figures is for detection, landmark and recognition tests
 TRAIN_VIDEOS = {"train_p1": ("videos/person_p1_lp_d3.mp4", 10), "train_p2": ("videos/person_p2_lp_d6.mp4", 29)}
 TEST_RADIUS = (0.2, 0.45)  # occluder radius / hull extent: larger than most training ones (they hide 15-30 %)
 HELD_OUT_PATCHES = (
