@@ -438,3 +438,27 @@ def test_truncated_dst_says_how_many_frames_were_written_of_how_many(job, tmp_pa
     assert m, err
     assert 0 < int(m[1]) == int(m[2]) < 20
     assert len(list(iter_frames(out))) == int(m[2])
+
+
+def test_torch_predictor_bf16_weights_match_autocast_and_leave_the_model_alone():
+    import torch
+
+    from facelab.merge.pipeline import TorchPredictor
+    from facelab.models.saehd import SAEHD
+
+    torch.manual_seed(0)
+    for archi in ("liae-ud", "df-ud"):
+        cfg = ModelConfig(archi=archi, resolution=64, ae_dims=64, e_dims=16, d_dims=16, d_mask_dims=8)
+        model = SAEHD(cfg).eval()
+        crops = np.random.default_rng(0).random((3, 64, 64, 3), dtype=np.float32)
+        x = torch.from_numpy(crops.transpose(0, 3, 1, 2).copy()).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            want = [t.float().clamp(0, 1).numpy() for t in model.swap(x)]
+        got = TorchPredictor(model, cfg, "bf16")(crops)
+        tol = 2**-7  # one bf16 step near 1: oneDNN may pick another kernel for a cast tensor than for bf16 weights
+        np.testing.assert_allclose(got[0], want[0].transpose(0, 2, 3, 1), rtol=0, atol=tol)
+        np.testing.assert_allclose(got[1], want[1][:, 0], rtol=0, atol=tol)
+        np.testing.assert_allclose(got[2], want[2][:, 0], rtol=0, atol=tol)
+        assert next(model.parameters()).dtype == torch.float32  # the caller's model keeps its weights
+        fp32 = TorchPredictor(model, cfg, "fp32")
+        assert fp32.model is model and fp32(crops)[0].dtype == np.float32

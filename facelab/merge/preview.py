@@ -19,6 +19,7 @@ from facelab.merge.pipeline import (
     LiveFaces,
     Merger,
     PlannedFace,
+    TorchPredictor,
     check_mask_sources,
     check_stored_xseg,
     faces_from_faceset,
@@ -91,9 +92,12 @@ def contact_sheet(
         live = LiveFaces()
         faces = [[PlannedFace(x.points) for x in live.finder.find(f.image)] for f in chosen]  # stills: no smoothing
     rows = [_row([f.image for f in chosen], "original", thumb)]
+    predictors: dict[str, TorchPredictor] = {}  # one per precision: a bf16 predictor holds its own model copy
     for combo, cfg in zip(combos, cfgs):
         # the merge's own per-frame path (crops from the dst frame, batched prediction, paste); stills: no motion
-        merger = Merger(model, mcfg, cfg)
+        if cfg.precision not in predictors:
+            predictors[cfg.precision] = TorchPredictor(model, mcfg, cfg.precision)
+        merger = Merger(predictors[cfg.precision], None, cfg)
         merged = merged_frames(zip(chosen, faces), merger, consecutive=False)
         rows.append(_row([m.image for m in merged], " ".join(f"{k}={v}" for k, v in combo.items()) or "default", thumb))
     sheet = np.concatenate(rows, axis=0)
