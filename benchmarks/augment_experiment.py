@@ -26,11 +26,15 @@ distance alone still reads as the src; its figures are printed beside the baseli
 control run).
 
     .venv/bin/python benchmarks/augment_experiment.py [--pair p2_to_p1] [--arms baseline,render,gan,both]
-        [--seeds 3] [--iters 1500] [--blob-iters 300] [--gan G.safetensors] [--fid]
+        [--seeds 3] [--iters 2250] [--blob-iters 300] [--gan G.safetensors] [--fid]
     .venv/bin/python benchmarks/augment_experiment.py --quick   # CI smoke: tiny model, few frames, out of docs/
 
-``--iters 1500`` of ``cpu-quick`` is about 30 minutes on 2 cores (the issue's minimum budget); FID/KID (``--fid``)
-add about 15 minutes per run on a CPU (Inception on every face) and are off by default.
+``--iters 2250`` of ``cpu-quick`` is 30 to 34 minutes on an idle 2-core machine (805-917 ms/it measured; the issue
+asks for at least 30 minutes of the default CPU recipe), the same in every arm. A run recorded with fewer
+iterations (an earlier, shorter setting) trains on from its checkpoint to ``--iters`` and is merged and scored
+again: training resumes exactly (every batch is a function of seed and iteration) and ``cpu-quick``'s schedule does
+not depend on the total, so this equals training that long in one go. FID/KID (``--fid``) add about 15 minutes per
+run on a CPU (Inception on every face) and are off by default.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ def main() -> int:
     ap.add_argument("--pair", default="p2_to_p1", help="a pair of pairs.json whose dst turns and smiles")
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--iters", type=int, default=1500, help="training iterations of every run (cpu-quick)")
+    ap.add_argument("--iters", type=int, default=2250, help="training iterations of every run (cpu-quick)")
     ap.add_argument("--blob-iters", type=int, default=300, help="iterations of the untrained control run (0: none)")
     ap.add_argument("--gan", help="generator for the gan arms (facelab augment train/export)")
     ap.add_argument("--fid", action="store_true", help="also FID/KID against src and dst (slow on a CPU)")
@@ -108,18 +112,19 @@ def main() -> int:
     for seed in range(seeds):  # seed by seed, so that paired results accrue together
         for arm in (arm for arm in arms if folders[arm] is not None):
             path = results / f"{arm}_seed{seed}.json"
-            if not path.exists():
-                run = _run(arm, seed, folders[arm], sides, dst_video, work, iters, a.quick, a.fid)
+            run = json.loads(path.read_text()) if path.exists() else None
+            if run is None or run["iterations"] < iters:  # a shorter run trains on from its checkpoint
+                run = _run(arm, seed, folders[arm], sides, dst_video, work, iters, a.quick, a.fid, run)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(path, json.dumps(run, indent=1).encode())
-            runs.setdefault(arm, []).append(json.loads(path.read_text()))
+            runs.setdefault(arm, []).append(run)
             if doc is not None:  # after every run: a stopped experiment still documents what it has
                 _write_doc(doc, a.pair, iters, seeds, _table(runs), command, runs)
     blob = None
     if blob_iters > 0:
         path = results / "blob_seed0.json"
         if not path.exists():
-            run = _run("blob", 0, [sides["src"]], sides, dst_video, work, blob_iters, a.quick, a.fid)
+            run = _run("blob", 0, [sides["src"]], sides, dst_video, work, blob_iters, a.quick, a.fid, None)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, json.dumps(run, indent=1).encode())
         blob = json.loads(path.read_text())
@@ -206,7 +211,10 @@ def _run(
     iters: int,
     quick: bool,
     fid: bool,
+    before: dict[str, Any] | None,
 ) -> dict[str, Any]:
+    """Train (or train on, from ``before``'s checkpoint), merge the dst and evaluate; the run's figures. A
+    training stopped by Ctrl+C ends the experiment (its checkpoint is kept and the next start resumes it)."""
     from facelab.evaluate.report import evaluate
     from facelab.merge.pipeline import merge
     from facelab.train.loop import Trainer
@@ -217,7 +225,9 @@ def _run(
     folder = work / f"{arm}_seed{seed}"
     t0 = time.perf_counter()
     res = Trainer(folders, sides["dst"], folder / "model", mcfg, tcfg, given).run(iterations=iters)
-    minutes = (time.perf_counter() - t0) / 60
+    if res.stopped == "interrupted":
+        raise SystemExit(f"{arm} seed {seed}: stopped at iteration {res.iteration}; run again to resume")
+    minutes = (time.perf_counter() - t0) / 60 + (before["train_minutes"] if before else 0.0)
     swapped = folder / ("swapped" if dst.is_dir() else "swapped.mp4")
     merge(dst, folder / "model", swapped, MergeConfig(), faceset=None if dst.is_dir() else sides["dst"])
     report = evaluate(sides["src"], dst, swapped, folder / "report", with_fid=fid).report
