@@ -109,30 +109,41 @@ def main() -> int:
             print(f"{arm}: no faces (no generator given, or it added none); arm skipped", flush=True)
     command = "benchmarks/augment_experiment.py " + " ".join(sys.argv[1:])
     doc = None if a.quick else REPO / "docs" / "experiments" / "augment.md"
+    blob = None  # the untrained control first: it is cheap, and every table below can show it
+    if blob_iters > 0:
+        path = results / "blob_seed0.json"
+        blob = json.loads(path.read_text()) if path.exists() else None
+        if _stale(blob, blob_iters):
+            blob = _run("blob", 0, [sides["src"]], sides, dst_video, work, blob_iters, a.quick, a.fid, blob)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(blob, indent=1).encode())
+
+    def tables() -> str:
+        return _table(runs) + (_blob_table(blob, runs.get("baseline", [])) if blob is not None else "")
+
     for seed in range(seeds):  # seed by seed, so that paired results accrue together
         for arm in (arm for arm in arms if folders[arm] is not None):
             path = results / f"{arm}_seed{seed}.json"
             run = json.loads(path.read_text()) if path.exists() else None
-            if run is None or run["iterations"] < iters:  # a shorter run trains on from its checkpoint
+            if _stale(run, iters):  # a shorter run trains on from its checkpoint; an older scoring is redone
                 run = _run(arm, seed, folders[arm], sides, dst_video, work, iters, a.quick, a.fid, run)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(path, json.dumps(run, indent=1).encode())
             runs.setdefault(arm, []).append(run)
             if doc is not None:  # after every run: a stopped experiment still documents what it has
-                _write_doc(doc, a.pair, iters, seeds, _table(runs), command, runs)
-    blob = None
-    if blob_iters > 0:
-        path = results / "blob_seed0.json"
-        if not path.exists():
-            run = _run("blob", 0, [sides["src"]], sides, dst_video, work, blob_iters, a.quick, a.fid, None)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, json.dumps(run, indent=1).encode())
-        blob = json.loads(path.read_text())
-    tables = _table(runs) + (_blob_table(blob, runs.get("baseline", [])) if blob is not None else "")
+                _write_doc(doc, a.pair, iters, seeds, tables(), command, runs)
     if doc is not None:
-        _write_doc(doc, a.pair, iters, seeds, tables, command, runs)
-    print(tables)
+        _write_doc(doc, a.pair, iters, seeds, tables(), command, runs)
+    print(tables())
     return 0
+
+
+def _stale(run: dict[str, Any] | None, iters: int) -> bool:
+    """Whether a recorded run must be (re)done: missing, shorter than ``iters``, or scored by another version of
+    ``facelab evaluate``'s definitions (the model is kept; only merging and scoring run again)."""
+    from facelab.evaluate.metrics import METRICS_VERSION
+
+    return run is None or run["iterations"] < iters or run.get("metrics_version") != METRICS_VERSION
 
 
 def _facesets(data: Path, pair: dict[str, Any], work: Path, every: int) -> dict[str, Path]:
@@ -242,6 +253,7 @@ def _run(
         "recipe": "cpu-quick" + (" (tiny)" if quick else ""),
         "src_folders": [str(f) for f in folders],
         "frames": report["frames"]["evaluated"],
+        "metrics_version": report["version"],
         "metrics": values,
         "bins": bins,
     }

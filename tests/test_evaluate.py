@@ -287,3 +287,21 @@ def test_fid_and_kid_against_src_and_dst(tmp_path: Path, hopper: np.ndarray, ast
     assert len(list((tmp_path / "r" / "dst_faces").glob("*.png"))) == data["frames"]["evaluated"]
     b = next(iter(data["bins"].values()))
     assert b["fid_dst"]["value"] is None and "too few" in b["fid_dst"]["reason"]
+
+
+def test_sharpness_ignores_the_blend_seam_of_a_blurred_face(hopper: np.ndarray) -> None:
+    """A featureless face pasted with a hard edge along the jaw: the whole hull reads the seam as detail, the inner
+    face (what ``sharpness`` measures) sees the blur."""
+    from facelab.imaging.masks import hull_mask
+    from facelab.imaging.sharpness import laplacian_sharpness
+
+    crop = cv2.resize(hopper[:512, :512], (256, 256))
+    lm = project(scale=80)
+    blob = cv2.GaussianBlur(crop, (0, 0), 6)
+    hull = cv2.erode(hull_mask((256, 256), lm), np.ones((9, 9), np.uint8))[..., None] > 0  # merge's eroded mask
+    pasted = np.where(hull, blob, np.full_like(crop, 255))  # bright surroundings: a hard seam inside the hull
+    whole = laplacian_sharpness(pasted, lm) / laplacian_sharpness(crop, lm)
+    inner = M.sharpness([pasted], [lm])[0] / M.sharpness([crop], [lm])[0]
+    assert inner < 0.2 < whole
+    with pytest.raises(ValueError, match="region"):
+        laplacian_sharpness(crop, lm, region="face")  # type: ignore[arg-type]

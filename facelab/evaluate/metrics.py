@@ -15,7 +15,9 @@ from facelab.geometry.pose import head_pose
 from facelab.geometry.umeyama import apply_affine, umeyama
 from facelab.imaging.sharpness import laplacian_sharpness
 
-METRICS_VERSION = "facelab-evaluate/2"  # 2: gaze_err in degrees, identity_transfer, fid/kid vs dst, bins
+# 2: gaze_err in degrees, identity_transfer, fid/kid vs dst, bins; 3: sharpness inside the inner face (the blend
+# seam made a blob as "sharp" as a trained swap), and with it identity_transfer's blurred-dst control
+METRICS_VERSION = "facelab-evaluate/3"
 SAME_PERSON = 0.6  # dlib's own threshold for its 128-D descriptor
 
 # Points that move with the skull, not with expression: nose bridge + nostrils and the four eye corners.
@@ -127,8 +129,9 @@ def landmark_jitter(lms: np.ndarray) -> float:
 
 
 def sharpness(crops: Sequence[np.ndarray], landmarks: Sequence[np.ndarray]) -> np.ndarray:
-    """(N,) variance of the Laplacian inside the face hull of aligned crops (landmarks in crop px), at 256 px."""
-    return np.array([laplacian_sharpness(c, lm) for c, lm in zip(crops, landmarks)], np.float64)
+    """(N,) variance of the Laplacian inside the inner face (brows to mouth, the jaw line and the swap's blend
+    seam left out) of aligned crops (landmarks in crop px), at 256 px."""
+    return np.array([laplacian_sharpness(c, lm, region="inner") for c, lm in zip(crops, landmarks)], np.float64)
 
 
 def sharpness_ratio(swapped: np.ndarray, src: np.ndarray) -> float:

@@ -269,7 +269,7 @@ def compute_metrics(fr: _Frames, src_desc: np.ndarray, src_sharp: np.ndarray) ->
 
 MIN_BIN_FRAMES = 3  # a bin with fewer frames reports its metrics as null
 MIN_BIN_FID = 10  # ... and its FID/KID below this many faces
-DEGRADE_SIGMAS = (0.0, 0.5, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)  # Gaussian blurs tried (px)
+DEGRADE_SIGMAS = (0.0, 0.5, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 13.0)  # Gaussian blurs tried (px)
 
 
 def expression_name(landmarks68: np.ndarray) -> str:
