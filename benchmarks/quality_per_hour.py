@@ -47,6 +47,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/quality_per_hour.py`:
 
 from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, require_pair, write_json  # noqa: E402
 from facelab.config import ExtractConfig, MergeConfig, ModelConfig, TrainConfig  # noqa: E402
+from facelab.evaluate.metrics import METRICS_VERSION  # noqa: E402
 from facelab.evaluate.report import evaluate  # noqa: E402
 from facelab.extract.pipeline import SUMMARY_FILE, extract  # noqa: E402
 from facelab.faceset.index import load_metas  # noqa: E402
@@ -132,9 +133,10 @@ def remerge(spec: str, out: Path, sides: dict[str, Path], dst_video: Path, text:
     last = max(curve, key=lambda p: p["minutes"])
     at = folder / f"at_{last['minutes']:g}min_{text.replace('+', '_').replace('=', '-')}"
     path = at / "point.json"
-    if not path.exists():
-        merge(dst_video, folder / "model", at / "swapped.mp4", replace(MergeConfig(), **merge_options(text)),
-              faceset=sides["dst"])  # fmt: skip
+    if not path.exists() or rescore(json.loads(path.read_text())):
+        if not (at / "swapped.mp4").exists():
+            merge(dst_video, folder / "model", at / "swapped.mp4", replace(MergeConfig(), **merge_options(text)),
+                  faceset=sides["dst"])  # fmt: skip
         point = {**last, "merge": text, **score(dst_video, sides, at)}
         write_atomic(path, json.dumps(point, indent=1).encode())
     return json.loads(path.read_text())
@@ -186,7 +188,13 @@ def pretrain(pool: list[Path], folder: Path, minutes: float, ms: float, mcfg: An
 def score(dst_video: Path, sides: dict[str, Path], at: Path) -> dict[str, Any]:
     """Evaluate a checkpoint's merged dst (``at/swapped.mp4``); returns the report's metrics."""
     res = evaluate(sides["src"], dst_video, at / "swapped.mp4", at / "report", with_fid=False, landmarker="facemesh")
-    return {k: v.get("value") for k, v in res.metrics.items()}
+    return {**{k: v.get("value") for k, v in res.metrics.items()}, "metrics_version": METRICS_VERSION}
+
+
+def rescore(point: dict[str, Any]) -> bool:
+    """Whether a stored point must be scored (again): not yet scored, or by other metric definitions (its merged
+    video is kept, so only ``facelab evaluate`` runs again)."""
+    return point.get("scored") is False or point.get("metrics_version") != METRICS_VERSION
 
 
 def sharpness_ceiling(src: Path, face_type: str, resolution: int, n: int = 60) -> float:
@@ -200,8 +208,8 @@ def sharpness_ceiling(src: Path, face_type: str, resolution: int, n: int = 60) -
         crop, m = recrop(img, meta, FaceType.parse(face_type), resolution)
         flags = cv2.WARP_INVERSE_MAP | cv2.INTER_CUBIC
         back = cv2.warpAffine(crop, m, img.shape[1::-1], flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        before.append(laplacian_sharpness(img, meta.landmarks))
-        after.append(laplacian_sharpness(back, meta.landmarks))
+        before.append(laplacian_sharpness(img, meta.landmarks, region="inner"))  # as evaluate measures it
+        after.append(laplacian_sharpness(back, meta.landmarks, region="inner"))
     return float(np.mean(after) / np.mean(before))
 
 
@@ -213,7 +221,7 @@ def perfect_model(
     like a swap. Its eye and mouth correlations are the most a swap at this resolution can reach on this dst (the
     re-detected landmarks of a 96 px face are noisy), its identity is the dst's own."""
     path = out / "point.json"
-    if path.exists():
+    if path.exists() and not rescore(json.loads(path.read_text())):
         return json.loads(path.read_text())
     faces = {m.frame_index: m for _, m in load_metas(sides["dst"]) if m.face_index == 0}
     tag = synthetic_tag(f"perfect-model-control {face_type} {resolution}")  # a degraded dst is still made media
@@ -319,7 +327,7 @@ def run_recipe(
             point["scored"] = False
             curve.append(point)
             write_atomic(log_path, json.dumps(curve, indent=1).encode())
-        if scoring and point.get("scored") is False:  # merged (here or on a GPU), not yet scored
+        if scoring and rescore(point):  # merged (here or on a GPU), not yet scored
             point.update(score(dst_video, sides, at), scored=True)
             write_atomic(log_path, json.dumps(curve, indent=1).encode())
             print(f"{spec} @ {minutes:g} min: {point['iterations']} iterations; " + _line(point), flush=True)
