@@ -85,6 +85,7 @@ def main() -> int:
     ap.add_argument("--blob-iters", type=int, default=300, help="iterations of the untrained control run (0: none)")
     ap.add_argument("--gan", help="generator for the gan arms (facelab augment train/export)")
     ap.add_argument("--fid", action="store_true", help="also FID/KID against src and dst (slow on a CPU)")
+    ap.add_argument("--report-only", action="store_true", help="write the table from the runs recorded; train nothing")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny model, few frames, results not in docs/")
     ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "augment_experiment")
     a = ap.parse_args()
@@ -99,6 +100,10 @@ def main() -> int:
     blob_iters = QUICK["blob_iters"] if a.quick else a.blob_iters
     work = a.out / (f"{a.pair}_quick" if a.quick else a.pair)
     results = (work / "runs") if a.quick else REPO / "docs" / "experiments" / "augment" / a.pair
+    command = "benchmarks/augment_experiment.py " + " ".join(x for x in sys.argv[1:] if x != "--report-only")
+    doc = None if a.quick else REPO / "docs" / "experiments" / "augment.md"
+    if a.report_only:
+        return _report_only(results, arms, seeds, iters, blob_iters, doc, a.pair, command)
     sides = _facesets(data, pair, work, QUICK["every"] if a.quick else 1)
     dst_video = _dst_input(data / pair["dst"], work, QUICK["frames"] if a.quick else None)
     extra = {"render": _renders(sides, work), "gan": _gan_faces(a.gan, sides, work)}
@@ -107,8 +112,6 @@ def main() -> int:
     for arm in arms:
         if folders[arm] is None:
             print(f"{arm}: no faces (no generator given, or it added none); arm skipped", flush=True)
-    command = "benchmarks/augment_experiment.py " + " ".join(sys.argv[1:])
-    doc = None if a.quick else REPO / "docs" / "experiments" / "augment.md"
     blob = None  # the untrained control first: it is cheap, and every table below can show it
     if blob_iters > 0:
         path = results / "blob_seed0.json"
@@ -135,6 +138,27 @@ def main() -> int:
     if doc is not None:
         _write_doc(doc, a.pair, iters, seeds, tables(), command, runs)
     print(tables())
+    return 0
+
+
+def _report_only(
+    results: Path, arms: list[str], seeds: int, iters: int, blob_iters: int, doc: Path | None, pair: str, command: str
+) -> int:
+    """The table (and doc) from the runs already recorded and current; nothing is trained or scored."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for seed in range(seeds):
+        for arm in arms:
+            path = results / f"{arm}_seed{seed}.json"
+            run = json.loads(path.read_text()) if path.exists() else None
+            if not _stale(run, iters):
+                runs.setdefault(arm, []).append(run)
+    path = results / "blob_seed0.json"
+    blob = json.loads(path.read_text()) if blob_iters > 0 and path.exists() else None
+    blob = None if _stale(blob, blob_iters) else blob
+    text = _table(runs) + (_blob_table(blob, runs.get("baseline", [])) if blob is not None else "")
+    if doc is not None:
+        _write_doc(doc, pair, iters, seeds, text, command, runs)
+    print(text)
     return 0
 
 
@@ -291,8 +315,12 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
 
     rng = np.random.default_rng(0)
     wheres = ["all", *sorted({b for rs in runs.values() for r in rs for b in r["bins"]})]
-    rows = []
+    rows, empty = [], []
     for where in wheres:
+        if where != "all" and not any(
+            np.isfinite(_values(runs.get("baseline", []), k, where)).any() for k, _ in METRICS
+        ):
+            empty.append(where)
         for key, lower in METRICS:
             base = _values(runs.get("baseline", []), key, where)
             if not np.isfinite(base).any():
@@ -321,6 +349,7 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
                 "verdict: 95 % bootstrap interval of the mean per-seed difference (10,000 resamples); "
                 "'no difference' when it contains 0",
                 "lower is better for distances, errors, FID/KID; higher for identity_transfer, follow r, sharpness",
+                *([f"no values (too few dst frames in the bin): {', '.join(empty)}"] if empty else []),
             ],
         )
     return buf.getvalue()

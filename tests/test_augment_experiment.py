@@ -33,3 +33,11 @@ def test_quick_run_end_to_end(tmp_path):
     assert "gan: no faces" in r.stdout and "identity_transfer" in r.stdout
     assert "1-iteration blob" in r.stdout  # the untrained control, beside the baseline
     assert (tmp_path / "p2_to_p1_quick" / "runs" / "baseline_seed0.json").exists()
+    again = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[1] / "benchmarks" / "augment_experiment.py"), "--quick", "--data", str(data), "--out", str(tmp_path),
+         "--arms", "baseline,render", "--report-only"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "identity_transfer" in again.stdout and "1-iteration blob" in again.stdout
+    assert "seed 0:" not in again.stdout  # nothing trained: the recorded runs are tabled as they are
