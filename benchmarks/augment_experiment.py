@@ -348,7 +348,7 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
             notes=[
                 "verdict: 95 % bootstrap interval of the mean per-seed difference (10,000 resamples); "
                 "'no difference' when it contains 0",
-                "lower is better for distances, errors, FID/KID; higher for identity_transfer, follow r, sharpness",
+                "lower is better for distances, errors, FID/KID; higher for identity scores, follow r, sharpness",
                 *([f"no values (too few dst frames in the bin): {', '.join(empty)}"] if empty else []),
             ],
         )

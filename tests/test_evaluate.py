@@ -245,8 +245,9 @@ def test_report_has_controls_gaze_and_bins(report: Path) -> None:
     data = json.loads((report / "report.json").read_text())
     m = data["metrics"]
     controls = m["identity_transfer"]["controls"]
-    assert set(controls) == {"swap", "src_held_apart", "dst_own", "dst_degraded"}
+    assert set(controls) == {"swap", "src_held_apart", "dst_own", "dst_degraded", "src_mean_face"}
     assert controls["swap"] < controls["dst_own"]  # the "swap" here is the src clip itself
+    assert 0 <= controls["src_mean_face"] < 2  # the src's mean face as a blob on the dst, a finite distance
     # gaze from FaceMesh's iris points although the finder's landmarks have none
     assert m["gaze_err"]["unit"] == "deg" and m["gaze_err"]["n"] >= 1 and m["gaze_err"]["value"] >= 0
     assert set(data["bins"]) == {"yaw:0..15", "yaw:15..30", "yaw:30..90", "expression:neutral",

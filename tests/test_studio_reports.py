@@ -117,7 +117,7 @@ def test_report_view_shows_key_metrics(ws: Path) -> None:
     r = client(ws).get("/reports/view/runs/eval1")
     assert r.status_code == 200
     metrics = re.search(r'data-testid="report-metrics".*?</table>', r.text, re.S).group(0)
-    assert "identity transfer (0 blob .. 1 src)" in metrics and "0.61" in metrics
+    assert "identity transfer (0 dst blurred .. 1 src)" in metrics and "0.61" in metrics
     assert "pose error L2 (deg)" in metrics and "1.25" in metrics
     assert "gaze error (deg)" in metrics and "n/a" in metrics
     bins = re.search(r'data-testid="report-bins".*?</table>', r.text, re.S).group(0)

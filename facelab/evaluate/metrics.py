@@ -190,7 +190,8 @@ def gaze_angle_error(swapped_meshes: Sequence[np.ndarray], dst_meshes: Sequence[
 def identity_transfer(swap: float, best: float, none: float) -> float:
     """How far a swap's identity distance to the src moved from a no-transfer control towards the best possible:
     ``(none - swap) / (none - best)``; 1 = as close to the src as the src's own held-apart frames, 0 = no closer
-    than the dst's faces degraded to the swap's sharpness (a featureless blob). NaN when the controls coincide."""
+    than the no-transfer control ``none`` (the report's: the dst's faces blurred to the swap's sharpness). NaN when
+    the controls coincide."""
     span = none - best
     return float((none - swap) / span) if abs(span) > 1e-9 else float("nan")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 # (metric key in report["metrics"], label); a metric missing from a report (gaze, FID) is left out.
 METRIC_LABELS: tuple[tuple[str, str], ...] = (
-    ("identity_transfer", "identity transfer (0 blob .. 1 src)"),
+    ("identity_transfer", "identity transfer (0 dst blurred .. 1 src)"),
     ("id_dist_src", "identity distance to src (lower=src)"),
     ("id_dist_dst", "identity distance to dst"),
     ("id_frac_src", "frames read as src (< 0.6)"),
