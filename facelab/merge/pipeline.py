@@ -665,18 +665,26 @@ def merged_frames(
     window: list[tuple[Frame, list[_Job]]] = []
     pending = 0
     previous: list[np.ndarray] = []  # face centres of the previous frame (for motion blur)
-    for frame, faces in faced:
-        faces = chosen_faces(merger, frame.image, faces)
-        cfg = settings(frame.index) if settings is not None else None
-        jobs = frame_jobs(merger, frame.image, faces, previous, cfg)
-        if consecutive:
-            previous = face_centres(faces)
-        window.append((frame, jobs))
-        pending += len(jobs)
-        if pending >= merger.cfg.batch:
-            yield from _flush(window, merger, with_masks)
-            window, pending = [], 0
-    yield from _flush(window, merger, with_masks)
+    # One window is predicted in a thread while the one before it is pasted and the next one cropped, so the
+    # model's calls and the per-frame image work overlap on the cores (the same batches: results do not change).
+    with ThreadPoolExecutor(1, thread_name_prefix="facelab-predict") as pool:
+        ahead: tuple[list[tuple[Frame, list[_Job]]], Future] | None = None
+        for frame, faces in faced:
+            faces = chosen_faces(merger, frame.image, faces)
+            cfg = settings(frame.index) if settings is not None else None
+            jobs = frame_jobs(merger, frame.image, faces, previous, cfg)
+            if consecutive:
+                previous = face_centres(faces)
+            window.append((frame, jobs))
+            pending += len(jobs)
+            if pending >= merger.cfg.batch:
+                submitted = (window, pool.submit(_predict, window, merger))
+                if ahead is not None:
+                    yield from _paste(*ahead, merger, with_masks)
+                ahead, window, pending = submitted, [], 0
+        if ahead is not None:
+            yield from _paste(*ahead, merger, with_masks)
+        yield from _paste(window, pool.submit(_predict, window, merger), merger, with_masks)
 
 
 def chosen_faces(merger: Merger, image: np.ndarray, faces: list[PlannedFace]) -> list[PlannedFace]:
@@ -755,11 +763,21 @@ def _motion(landmarks: np.ndarray, previous: list[np.ndarray]) -> tuple[float, f
     return (float(d[0]), float(d[1])) if np.hypot(*d) < size else (0.0, 0.0)
 
 
-def _flush(window: list[tuple[Frame, list[_Job]]], merger: Merger, with_masks: bool) -> Iterator[MergedFrame]:
-    """One model call for every face in ``window``, then each frame's faces pasted in order."""
+_Predicted = tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, list[np.ndarray | None]]
+
+
+def _predict(window: list[tuple[Frame, list[_Job]]], merger: Merger) -> _Predicted:
+    """One model call for every face in ``window`` (None without faces) and their xseg-prd masks."""
     jobs = [j for _, js in window for j in js]
     preds = merger.predict([j.crop for j in jobs]) if jobs else None
-    xprd = merger.xseg_prd(jobs, preds[0]) if preds is not None else []
+    return preds, merger.xseg_prd(jobs, preds[0]) if preds is not None else []
+
+
+def _paste(
+    window: list[tuple[Frame, list[_Job]]], predicted: Future, merger: Merger, with_masks: bool
+) -> Iterator[MergedFrame]:
+    """Each frame of ``window`` with its faces pasted in order, once ``predicted`` (``_predict``'s) is in."""
+    preds, xprd = predicted.result()
     k = 0
     for frame, js in window:
         fmask = np.zeros(frame.image.shape[:2], np.float32) if with_masks else None
