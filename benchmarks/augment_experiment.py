@@ -301,12 +301,23 @@ def verdict(base: list[float], arm: list[float], lower_better: bool, rng: np.ran
 
 
 def _values(runs: list[dict[str, Any]], key: str, where: str) -> list[float]:
-    out = []
+    return list(_by_seed(runs, key, where).values())
+
+
+def _by_seed(runs: list[dict[str, Any]], key: str, where: str) -> dict[int, float]:
+    """seed -> the metric's value (NaN where missing), in seed order."""
+    out = {}
     for r in sorted(runs, key=lambda r: r["seed"]):
         src = r["metrics"] if where == "all" else r["bins"].get(where, {})
         v = src.get(key)
-        out.append(float(v) if v is not None else float("nan"))
+        out[r["seed"]] = float(v) if v is not None else float("nan")
     return out
+
+
+def _paired(base: dict[int, float], arm: dict[int, float]) -> tuple[list[float], list[float]]:
+    """The two arms' values on the seeds both have run: only those pairs share their seed's noise."""
+    seeds = sorted(set(base) & set(arm))
+    return [base[k] for k in seeds], [arm[k] for k in seeds]
 
 
 def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
@@ -334,7 +345,8 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> str:
                 ok = v[np.isfinite(v)]
                 cell = f"{fmt(ok.mean(), 3)} ± {fmt(ok.std(ddof=1), 3)}" if ok.size > 1 else fmt(ok.mean(), 3)
                 if arm != "baseline" and "baseline" in runs:
-                    diff, word = verdict(base, list(v), lower, rng)
+                    pb, pa = _paired(_by_seed(runs["baseline"], key, where), _by_seed(runs[arm], key, where))
+                    diff, word = verdict(pb, pa, lower, rng)
                     cell += f" ({diff:+.3f}, {word})"
                 row.append(cell if ok.size else "n/a")
             rows.append(row)

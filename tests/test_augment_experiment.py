@@ -41,3 +41,15 @@ def test_quick_run_end_to_end(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "identity_transfer" in again.stdout and "1-iteration blob" in again.stdout
     assert "seed 0:" not in again.stdout  # nothing trained: the recorded runs are tabled as they are
+
+
+def test_table_pairs_arms_by_seed_only_where_both_ran():
+    from benchmarks.augment_experiment import _table
+
+    def run(arm: str, seed: int, value: float) -> dict:
+        return {"arm": arm, "seed": seed, "metrics": {"identity_transfer": value}, "bins": {}}
+
+    # the baseline has two seeds, the arm one: its only pair is seed 0, however far seed 1 lies
+    runs = {"baseline": [run("baseline", 0, 0.70), run("baseline", 1, 0.90)], "render": [run("render", 0, 0.65)]}
+    row = next(line for line in _table(runs).splitlines() if line.startswith("all") and "identity_transfer" in line)
+    assert "(-0.050, one seed: no verdict)" in row
