@@ -290,8 +290,8 @@ def verdict(base: list[float], arm: list[float], lower_better: bool, rng: np.ran
     d = d[np.isfinite(d)]
     if d.size == 0:
         return float("nan"), "n/a"
-    if d.size == 1:
-        return float(d[0]), "one seed: no verdict"
+    if d.size < 3:  # two paired seeds agree in sign half the time by chance alone: the bootstrap needs three
+        return float(d.mean()), f"{d.size} seed{'s' if d.size > 1 else ''}: no verdict"
     means = rng.choice(d, size=(BOOTSTRAP, d.size), replace=True).mean(1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     if lo <= 0 <= hi:

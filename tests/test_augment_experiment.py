@@ -18,7 +18,8 @@ def test_paired_verdict_sees_a_consistent_shift_through_seed_noise():
     assert verdict(base, better, lower_better=False, rng=rng)[1] == "worse"
     mixed = [0.55, 0.74, 0.64]
     assert verdict(base, mixed, lower_better=True, rng=rng)[1] == "no difference"
-    assert verdict(base[:1], better[:1], lower_better=True, rng=rng)[1] == "one seed: no verdict"
+    assert verdict(base[:1], better[:1], lower_better=True, rng=rng)[1] == "1 seed: no verdict"
+    assert verdict(base[:2], better[:2], lower_better=True, rng=rng)[1] == "2 seeds: no verdict"
     assert verdict([float("nan")], [1.0], lower_better=True, rng=rng)[1] == "n/a"
 
 
@@ -52,4 +53,4 @@ def test_table_pairs_arms_by_seed_only_where_both_ran():
     # the baseline has two seeds, the arm one: its only pair is seed 0, however far seed 1 lies
     runs = {"baseline": [run("baseline", 0, 0.70), run("baseline", 1, 0.90)], "render": [run("render", 0, 0.65)]}
     row = next(line for line in _table(runs).splitlines() if line.startswith("all") and "identity_transfer" in line)
-    assert "(-0.050, one seed: no verdict)" in row
+    assert "(-0.050, 1 seed: no verdict)" in row
