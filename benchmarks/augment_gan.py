@@ -12,11 +12,14 @@ Trains ``facelab augment train``'s trainer (default ``--cfg by-size``: the small
   detector) finds one there too (box IoU >= 0.3);
 - identity pass: a face is found and its dlib descriptor is < 0.6 from the src centroid (the mean descriptor
   ``augment sample`` filters with);
-- diversity: mean pairwise distance of the found faces' dlib descriptors (0 = one face for every latent; the src
-  faces' own value is printed once for reference), and the pixel std across samples (README's "image std across
+- diversity: mean pairwise distance of the found faces' dlib descriptors, and of the identity passes' alone (the
+  issue's collapse test: at least half the real faces' value; 0 = one face for every latent; the src faces' own
+  value is printed once for reference), and the pixel std across samples (README's "image std across
   latents"; a collapsed generator drives both down).
 
-Writes ``grid_<kimg>.png`` (the first 64 samples) per checkpoint into ``--out`` and every figure to ``--json``.
+Writes ``grid_<kimg>.png`` (the first 64 samples) per checkpoint and ``curves.png`` (pass rates, FID and diversity
+against kimg) into ``--out``, and every figure to ``--json``. The real faces scored at the generator's resolution
+(128 of them) give the pass rates samples can hope for.
 Resumes: a second call with the same ``--out`` continues the generator there. The budget counts this call's
 training time; scoring (a few seconds per sample on a CPU with FID) comes on top.
 Without the test data (and no ``--faceset``) it exits with status 2 and says why.
@@ -46,6 +49,7 @@ from benchmarks.common import REPO, data_parser, fmt, print_table, require_data,
 
 CONFIRM_IOU = 0.3  # as facelab.augment.sample's confirm check
 GRID = 8  # the sample grid is GRID x GRID
+CEILING_FACES = 128  # real faces scored at the generator's resolution: the pass rates samples can hope for
 
 
 def main() -> int:
@@ -59,6 +63,8 @@ def main() -> int:
     p.add_argument("--cfg", default="by-size", help="generator preset (by-size, small, auto, cpu, ...)")
     p.add_argument("--precision", default="fp32", help="fp32 | bf16 | auto")
     p.add_argument("--batch", type=int, default=0, help="0 = the preset's")
+    p.add_argument("--channel-base", type=int, default=0, help="0 = the preset's (the cpu preset's widths: 2048)")
+    p.add_argument("--channel-max", type=int, default=0, help="0 = the preset's (the cpu preset's widths: 128)")
     p.add_argument("--minutes", type=float, default=60.0, help="training budget of this call")
     p.add_argument("--kimg", type=float, help="stop at this many kimg (total) instead of / before the budget")
     p.add_argument("--every", type=float, default=10.0, help="minutes of training between checkpoints")
@@ -84,13 +90,21 @@ def main() -> int:
     from facelab.augment.trainer import GanTrainer, generate_fn, settings_line
     from facelab.config import GanConfig
 
-    cfg = GanConfig(resolution=a.res, cfg=a.cfg, precision=a.precision, batch=a.batch, preview_every=500)
+    cfg = GanConfig(resolution=a.res, cfg=a.cfg, precision=a.precision, batch=a.batch, preview_every=500,
+                    channel_base=a.channel_base, channel_max=a.channel_max)  # fmt: skip
     trainer = GanTrainer(faceset, out / "gan", cfg, given={"precision"})  # a resumed run keeps its other settings
     g_params = sum(p.numel() for p in trainer.G.parameters())
     print(f"{settings_line(trainer.cfg, len(trainer.reals))}; G {g_params / 1e6:.2f} M parameters; "
           f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip
     scorer = Scorer(faceset, trainer.reals, fid=not a.no_fid, fid_reals=a.fid_reals)
     print(f"src faces: {scorer.real_note}", flush=True)
+    ceiling = scorer.score(_spread(trainer.reals, CEILING_FACES), fid=False)
+    ceiling_note = (
+        f"{len(trainer.reals)} real faces at {trainer.cfg.resolution} px, as the generator sees them "
+        f"({CEILING_FACES} spread out): detection pass {ceiling['detect_pass']:.3f}, identity pass "
+        f"{ceiling['identity_pass']:.3f}, diversity {fmt(ceiling['diversity'], 3)} (the most samples can reach)"
+    )
+    print(ceiling_note, flush=True)
     rows: list[dict[str, Any]] = []
     trained = 0.0  # seconds of training in this call (scoring is not counted against the budget)
 
@@ -104,9 +118,18 @@ def main() -> int:
         row["score_seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(row)
         _write_grid(out / f"grid_{trainer.kimg:08.2f}kimg.png", images[: GRID * GRID])
+        if len(rows) >= 2:
+            plot_curves(
+                out / "curves.png",
+                rows,
+                ceiling,
+                scorer.real_div,
+                title=f"{name}: {settings_line(trainer.cfg, len(trainer.reals))}",
+            )
         print(
             f"kimg {row['kimg']:.2f}: FID {fmt(row['fid'], 1)}, detection pass {row['detect_pass']:.3f}, identity "
-            f"pass {row['identity_pass']:.3f}, diversity {fmt(row['diversity'], 3)} (src {fmt(scorer.real_div, 3)}), "
+            f"pass {row['identity_pass']:.3f}, diversity {fmt(row['diversity'], 3)} (of the identity passes "
+            f"{fmt(row['diversity_pass'], 3)}; src {fmt(scorer.real_div, 3)}), "
             f"pixel std {row['pixel_std']:.3f}; faces found {row['found']}/{row['n']} ({row['score_seconds']} s)",
             flush=True,
         )
@@ -126,7 +149,7 @@ def main() -> int:
 
     print_table(
         f"{name}: {trainer.cfg.cfg} generator, {trainer.cfg.resolution} px, {len(trainer.reals)} real faces",
-        ["kimg", "min", "FID", "detect", "identity", "diversity", "px std", "found"],
+        ["kimg", "min", "FID", "detect", "identity", "diversity", "div. passing", "px std", "found"],
         [
             [
                 f"{r['kimg']:.2f}",
@@ -135,6 +158,7 @@ def main() -> int:
                 f"{r['detect_pass']:.3f}",
                 f"{r['identity_pass']:.3f}",
                 fmt(r["diversity"], 3),
+                fmt(r["diversity_pass"], 3),
                 f"{r['pixel_std']:.3f}",
                 f"{r['found']}/{r['n']}",
             ]
@@ -142,8 +166,10 @@ def main() -> int:
         ],  # fmt: skip
         notes=[
             f"src faces: {scorer.real_note}",
+            ceiling_note,
             "detect = found by the extraction stage and confirmed by dlib's CNN detector; identity = found and dlib "
-            "distance < 0.6 to the src centroid; diversity = mean pairwise dlib-descriptor distance of found faces",
+            "distance < 0.6 to the src centroid; diversity = mean pairwise dlib-descriptor distance of found faces "
+            "(div. passing: of the identity passes; no collapse = at least half the real faces')",
             f"FID: {a.samples} samples vs {scorer.n_fid_reals} src faces at {trainer.cfg.resolution} px (biased "
             "upwards at these sizes: compare rows, not papers)"
             if scorer.n_fid_reals
@@ -151,8 +177,47 @@ def main() -> int:
         ],
     )
     write_json(a.json, {"faceset": str(faceset), "config": asdict(trainer.cfg), "real": scorer.summary(),
-                        "checkpoints": rows})  # fmt: skip
+                        "real_at_resolution": ceiling, "checkpoints": rows})  # fmt: skip
     return 0
+
+
+def plot_curves(path: Path, rows: list[dict[str, Any]], ceiling: dict[str, Any], real_div: float, title: str) -> None:
+    """PNG of the checkpoint rows against kimg: detection and identity pass rates (left, the real faces' rates at the
+    generator's resolution dotted), FID (middle), diversity of the found faces and of the identity passes beside the
+    real faces' (right)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from facelab.io.atomic import write_atomic
+
+    kimg = [r["kimg"] for r in rows]
+    fig = Figure(figsize=(13, 4), dpi=90, layout="constrained")
+    FigureCanvasAgg(fig)  # headless, no pyplot state
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for key, color, label in (("detect_pass", "tab:blue", "detection"), ("identity_pass", "tab:green", "identity")):
+        ax1.plot(kimg, [r[key] for r in rows], "o-", color=color, label=f"samples: {label}")
+        ax1.axhline(ceiling[key], color=color, ls=":", label=f"real faces: {label}")
+    ax1.set(xlabel="kimg", ylabel="pass rate", ylim=(-0.02, 1.02), title="pass rates")
+    ax1.legend(fontsize=7)
+    fids = [(k, r["fid"]) for k, r in zip(kimg, rows) if r["fid"] is not None]
+    ax2.plot([k for k, _ in fids], [f for _, f in fids], "o-", color="tab:red")
+    ax2.set(xlabel="kimg", ylabel="FID (samples vs src faces)", title="FID (lower is better)")
+    for key, color, label in (
+        ("diversity", "tab:purple", "found samples"),
+        ("diversity_pass", "tab:olive", "identity passes"),
+    ):
+        divs = [(k, r.get(key)) for k, r in zip(kimg, rows) if r.get(key) is not None]
+        ax3.plot([k for k, _ in divs], [d for _, d in divs], "o-", color=color, label=label)
+    ax3.axhline(real_div, color="tab:purple", ls=":", label="real faces")
+    ax3.axhline(real_div / 2, color="grey", ls="--", label="half the real faces' (collapse line)")
+    ax3.set(xlabel="kimg", ylabel="mean pairwise dlib distance", title="diversity", ylim=(0, None))
+    ax3.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_atomic(path, buf.getvalue())
 
 
 def _extract_src(video: Path, folder: Path, every: int) -> Path:
@@ -193,7 +258,7 @@ class Scorer:
         self.real_div = mean_pairwise_distance(np.array(descs))
         dist = np.linalg.norm(np.array(descs) - self.reference, axis=1)
         self.real_identity = float((dist < 0.6).mean())
-        self.real_pixel_std = _pixel_std(reals[np.unique(np.linspace(0, len(reals) - 1, 256).astype(int))])
+        self.real_pixel_std = _pixel_std(_spread(reals, 256))
         self.real_note = (
             f"{len(real)} real; diversity {self.real_div:.3f}, identity pass {self.real_identity:.3f} "
             f"({len(pick)} faces), pixel std {self.real_pixel_std:.3f}"
@@ -204,15 +269,15 @@ class Scorer:
             from facelab.evaluate.inception import fid_features, load_fid_inception
 
             self.model = load_fid_inception()
-            idx = np.unique(np.linspace(0, len(reals) - 1, min(len(reals), fid_reals)).round().astype(int))
-            self.real_features = fid_features(self.model, list(reals[idx]))
-            self.n_fid_reals = len(idx)
+            fid_set = _spread(reals, fid_reals)
+            self.real_features = fid_features(self.model, list(fid_set))
+            self.n_fid_reals = len(fid_set)
 
     def summary(self) -> dict[str, Any]:
         return {"diversity": self.real_div, "identity_pass": self.real_identity, "pixel_std": self.real_pixel_std,
                 "fid_reals": self.n_fid_reals}  # fmt: skip
 
-    def score(self, images: np.ndarray) -> dict[str, Any]:
+    def score(self, images: np.ndarray, fid: bool = True) -> dict[str, Any]:
         from facelab.augment.reextract import reextract, search_image
         from facelab.evaluate.frechet import fid_from_features
         from facelab.evaluate.metrics import mean_pairwise_distance
@@ -220,7 +285,7 @@ class Scorer:
         from facelab.geometry.umeyama import apply_affine
 
         found = confirmed = same = 0
-        descs = []
+        descs, passing = [], []
         for seed, img in enumerate(images):
             r = reextract(img, self.finder, self.describer, self.reference, self.face_type, self.size,
                           source_file="generator", frame_index=seed, extra={})  # fmt: skip
@@ -229,6 +294,8 @@ class Scorer:
             found += 1
             same += r.distance < 0.6
             descs.append(self.describer.describe(r.face, r.meta.landmarks))
+            if r.distance < 0.6:
+                passing.append(descs[-1])
             search, back = search_image(img)
             first = Box(*r.meta.source_rect)
             for b in self.confirm.detect(search):
@@ -237,7 +304,7 @@ class Scorer:
                     break
         n = len(images)
         fid = None
-        if self.model is not None:
+        if fid and self.model is not None:
             from facelab.evaluate.inception import fid_features
 
             fid = fid_from_features(fid_features(self.model, list(images)), self.real_features).fid
@@ -247,9 +314,15 @@ class Scorer:
             "detect_pass": confirmed / n,
             "identity_pass": same / n,
             "diversity": mean_pairwise_distance(np.array(descs)) if len(descs) >= 2 else None,
+            "diversity_pass": mean_pairwise_distance(np.array(passing)) if len(passing) >= 2 else None,
             "pixel_std": _pixel_std(images),
             "fid": fid,
         }
+
+
+def _spread(images: np.ndarray, n: int) -> np.ndarray:
+    """At most ``n`` of ``images``, evenly spaced (a video's faces: neighbours are near copies)."""
+    return images[np.unique(np.linspace(0, len(images) - 1, min(len(images), n)).round().astype(int))]
 
 
 def _pixel_std(images: np.ndarray) -> float:

@@ -106,3 +106,20 @@ def test_sharpness_ceiling_falls_with_the_models_resolution(tmp_path: Path, hopp
     low = sharpness_ceiling(tmp_path / "fs", "full", 64)
     assert same == pytest.approx(1.0, abs=0.05)
     assert low < 0.8 * same
+
+
+def test_gan_curves_plot_every_checkpoint_and_skip_missing_figures(tmp_path: Path) -> None:
+    import cv2
+
+    from benchmarks.augment_gan import plot_curves
+
+    rows = [
+        {"kimg": 6.0, "detect_pass": 0.0, "identity_pass": 0.0, "fid": 210.0, "diversity": None},
+        {"kimg": 12.0, "detect_pass": 0.1, "identity_pass": 0.05, "fid": None, "diversity": 0.3},
+        {"kimg": 18.0, "detect_pass": 0.3, "identity_pass": 0.2, "fid": 150.0, "diversity": 0.25},
+    ]
+    ceiling = {"detect_pass": 1.0, "identity_pass": 0.95}
+    path = tmp_path / "curves.png"
+    plot_curves(path, rows, ceiling, real_div=0.42, title="test run")
+    img = cv2.imread(str(path))
+    assert img is not None and img.shape[1] > img.shape[0] > 200 and img.std() > 10

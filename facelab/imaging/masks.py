@@ -16,6 +16,15 @@ _HULL_PARTS = (
     [*range(22, 27), 27, *range(31, 36), 8],
     [*range(27, 31), *range(31, 36)],
 )
+INNER_FACE = slice(17, 68)  # brows, nose, eyes and mouth of the 68 points: everything but the jaw line
+
+
+def _fill_hulls(shape: tuple[int, int], points: np.ndarray, parts: list | tuple) -> np.ndarray:
+    """uint8 (H, W): 1 inside the union of the convex hulls of ``points[part]`` for each part."""
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    for part in parts:
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points[part]).astype(np.int32)), 1)
+    return mask
 
 
 def expanded_brows(landmarks: np.ndarray, amount: float = 1.0) -> np.ndarray:
@@ -31,21 +40,20 @@ def expanded_brows(landmarks: np.ndarray, amount: float = 1.0) -> np.ndarray:
 
 def hull_mask(shape: tuple[int, int], landmarks: np.ndarray, brow_expand: float = 1.0) -> np.ndarray:
     """float32 (H, W) mask, 1 inside the face hull of 68 landmarks given in that image's pixels."""
-    lmk = expanded_brows(landmarks, brow_expand)
-    mask = np.zeros(shape[:2], dtype=np.uint8)
-    for part in _HULL_PARTS:
-        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lmk[part]).astype(np.int32)), 1)
-    return mask.astype(np.float32)
+    return _fill_hulls(shape, expanded_brows(landmarks, brow_expand), _HULL_PARTS).astype(np.float32)
+
+
+def inner_face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
+    """float32 (H, W) mask, 1 inside the convex hull of brows, eyes, nose and mouth (points 17-67): the face
+    without its jaw line, where a merged swap's blend seam lies."""
+    return _fill_hulls(shape, np.asarray(landmarks, np.float64), (INNER_FACE,)).astype(np.float32)
 
 
 def eyes_mouth_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     """float32 (H, W) soft mask over both eyes and the inner mouth (DFL's eyes/mouth priority region): hulls of
     36-41, 42-47 and 60-67, dilated by h/32 and blurred by h/16 so the loss also covers lids and lips."""
     h = shape[0]
-    lmk = np.asarray(landmarks, dtype=np.float64)
-    mask = np.zeros(shape[:2], dtype=np.uint8)
-    for part in (slice(36, 42), slice(42, 48), slice(60, 68)):
-        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lmk[part]).astype(np.int32)), 1)
+    mask = _fill_hulls(shape, np.asarray(landmarks, dtype=np.float64), (slice(36, 42), slice(42, 48), slice(60, 68)))
     k = max(1, h // 32)
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     b = max(1, h // 16) | 1

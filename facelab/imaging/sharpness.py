@@ -7,9 +7,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from facelab.imaging.masks import hull_mask
-
-INNER_FACE = slice(17, 68)  # brows, nose, eyes and mouth of the 68 points: everything but the jaw line
+from facelab.imaging.masks import hull_mask, inner_face_mask
 
 
 def laplacian_sharpness(
@@ -29,9 +27,7 @@ def laplacian_sharpness(
     lap = cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F, ksize=3)
     pts = np.asarray(landmarks, np.float64) * s
     if region == "inner":
-        m = np.zeros((size, size), np.uint8)
-        cv2.fillConvexPoly(m, cv2.convexHull(np.round(pts[INNER_FACE]).astype(np.int32)), 1)
-        m = m > 0
+        m = inner_face_mask((size, size), pts) > 0
     elif region == "hull":
         m = hull_mask((size, size), pts, brow_expand=0.0) > 0
     else:
