@@ -98,7 +98,7 @@ def main() -> int:
           f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip
     scorer = Scorer(faceset, trainer.reals, fid=not a.no_fid, fid_reals=a.fid_reals)
     print(f"src faces: {scorer.real_note}", flush=True)
-    ceiling = scorer.score(_spread(trainer.reals, CEILING_FACES), fid=False)
+    ceiling = scorer.score(_spread(trainer.reals, CEILING_FACES), with_fid=False)
     ceiling_note = (
         f"{len(trainer.reals)} real faces at {trainer.cfg.resolution} px, as the generator sees them "
         f"({CEILING_FACES} spread out): detection pass {ceiling['detect_pass']:.3f}, identity pass "
@@ -277,7 +277,7 @@ class Scorer:
         return {"diversity": self.real_div, "identity_pass": self.real_identity, "pixel_std": self.real_pixel_std,
                 "fid_reals": self.n_fid_reals}  # fmt: skip
 
-    def score(self, images: np.ndarray, fid: bool = True) -> dict[str, Any]:
+    def score(self, images: np.ndarray, with_fid: bool = True) -> dict[str, Any]:
         from facelab.augment.reextract import reextract, search_image
         from facelab.evaluate.frechet import fid_from_features
         from facelab.evaluate.metrics import mean_pairwise_distance
@@ -304,7 +304,7 @@ class Scorer:
                     break
         n = len(images)
         fid = None
-        if fid and self.model is not None:
+        if with_fid and self.model is not None:
             from facelab.evaluate.inception import fid_features
 
             fid = fid_from_features(fid_features(self.model, list(images)), self.real_features).fid
