@@ -25,7 +25,7 @@ training time; scoring (a few seconds per sample on a CPU with FID) comes on top
 Without the test data (and no ``--faceset``) it exits with status 2 and says why.
 
 Usage: .venv/bin/python benchmarks/augment_gan.py [--pair p2_to_p1 | --faceset DIR] [--res 128] [--minutes 60]
-       [--every 10] [--samples 256] [--cfg by-size] [--precision fp32] [--batch N] [--out DIR] [--no-fid]
+       [--every 10] [--samples 256] [--cfg by-size] [--precision auto] [--batch N] [--out DIR] [--no-fid]
        [--json OUT]
 """
 
@@ -61,7 +61,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, help="generator, grids (default: bench-output/augment_gan/<pair or faceset>)")
     p.add_argument("--res", type=int, default=128)
     p.add_argument("--cfg", default="by-size", help="generator preset (by-size, small, auto, cpu, ...)")
-    p.add_argument("--precision", default="fp32", help="fp32 | bf16 | auto")
+    p.add_argument("--precision", help="fp32 | bf16 | auto (default: the preset's; a resumed run keeps its own)")
     p.add_argument("--batch", type=int, default=0, help="0 = the preset's")
     p.add_argument("--channel-base", type=int, default=0, help="0 = the preset's (the cpu preset's widths: 2048)")
     p.add_argument("--channel-max", type=int, default=0, help="0 = the preset's (the cpu preset's widths: 128)")
@@ -90,9 +90,10 @@ def main() -> int:
     from facelab.augment.trainer import GanTrainer, generate_fn, settings_line
     from facelab.config import GanConfig
 
-    cfg = GanConfig(resolution=a.res, cfg=a.cfg, precision=a.precision, batch=a.batch, preview_every=500,
+    cfg = GanConfig(resolution=a.res, cfg=a.cfg, precision=a.precision or "auto", batch=a.batch, preview_every=500,
                     channel_base=a.channel_base, channel_max=a.channel_max)  # fmt: skip
-    trainer = GanTrainer(faceset, out / "gan", cfg, given={"precision"})  # a resumed run keeps its other settings
+    # a resumed run keeps its settings (precision too unless given)
+    trainer = GanTrainer(faceset, out / "gan", cfg, given={"precision"} if a.precision else set())
     g_params = sum(p.numel() for p in trainer.G.parameters())
     print(f"{settings_line(trainer.cfg, len(trainer.reals))}; G {g_params / 1e6:.2f} M parameters; "
           f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip

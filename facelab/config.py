@@ -132,9 +132,10 @@ class GanConfig:
     z_dim: int = 512
     w_dim: int = 512
     mapping_layers: int = 0  # auto/small: 2
-    channel_base: int = 0  # auto: 16384 below 512 px, else 32768; small: 4096
-    channel_max: int = 0  # auto: 512; small: 256
-    batch: int = 0  # total over processes; auto/small: max(min(world * min(4096 // R, 32), 64), world)
+    channel_base: int = 0  # auto: 16384 below 512 px, else 32768; small: 4096 (on a CPU 2048)
+    channel_max: int = 0  # auto: 512; small: 256 (on a CPU 128)
+    # total over processes; auto/small: max(min(world * min(4096 // R, 32), 64), world); small on a CPU: 8
+    batch: int = 0
     mbstd_group: int = 0  # auto: min(batch per process, 4)
     lr: float = 0.0  # G and D; auto: 0.0025 (0.002 at 1024 px)
     gamma: float = 0.0  # R1 weight; auto: 0.0002 * R^2 / batch; small: that x 1..6.1 as the faceset shrinks
@@ -153,7 +154,9 @@ class GanConfig:
     ada_target: float = 0.6  # target of r_t = E[sign(D(real))] (the ADA paper's)
     ada_interval: int = 4  # minibatches between p adjustments
     ada_kimg: float = 500.0  # p can move by 1.0 in this many thousand real images
-    precision: str = "fp32"  # fp32 | bf16 | auto
+    # auto: bf16 for the small preset on a CPU (there about 2x fp32's kimg/h, README "Augmentation"), else bf16 where
+    # the hardware has it natively (fp32 on CPUs without AVX512-BF16/AMX)
+    precision: str = "auto"  # auto | bf16 | fp32
     # half: fp16 weights + bf16 Adam second moments (first moments are not stored: with Adam's beta1 = 0 the next
     # step overwrites them), restored to fp32, resumes closely but not bit-exactly; fp32: exact resume (resumable)
     checkpoint_precision: str = "half"

@@ -27,7 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,13 @@ import torch.distributed as dist
 
 from facelab import __version__
 from facelab.augment import losses
-from facelab.augment.networks import Generator, build_networks, param_counts, resolve_gan_config
+from facelab.augment.networks import (
+    Generator,
+    build_networks,
+    param_counts,
+    resolve_gan_config,
+    resolve_precision,
+)
 from facelab.config import GAN_SMALL_DATA_FACES, GanConfig
 from facelab.errors import FacelabError, FacesetError
 from facelab.faceset.store import face_files, read_face
@@ -114,14 +120,15 @@ def saved_resolution(gan_dir: Path, default: int) -> int:
 
 
 def resolve_run_config(
-    gan_dir: Path, cfg: GanConfig, given: set[str], world: int, faces: int | None = None
+    gan_dir: Path, cfg: GanConfig, given: set[str], world: int, faces: int | None = None, cpu: bool = False
 ) -> tuple[GanConfig, bool]:
-    """This run's config: a new folder takes ``cfg`` resolved for ``faces`` real faces; an existing one keeps its
-    own, with the resumable options in ``given`` overridden; anything else that differs is refused."""
+    """This run's config: a new folder takes ``cfg`` resolved for ``faces`` real faces on a CPU or not (``cpu``);
+    an existing one keeps its own, with the resumable options in ``given`` overridden; anything else that differs
+    is refused."""
     path = gan_dir / CONFIG_FILE
     if not path.exists():
         try:
-            return resolve_gan_config(cfg, world, faces), False
+            return resolve_gan_config(cfg, world, faces, cpu), False
         except ValueError as e:
             raise FacelabError(str(e)) from e
     try:
@@ -131,7 +138,8 @@ def resolve_run_config(
         raise FacelabError(f"{path}: not a facelab generator config ({e})") from e
     if cfg.cfg == "by-size":  # the default picks a preset; the saved run names the one it picked
         given = given - {"cfg"}
-    return resumed(old, cfg, given, RESUMABLE, gan_dir, "--out"), True
+    run = resumed(old, cfg, given, RESUMABLE, gan_dir, "--out")
+    return replace(run, precision=resolve_precision(run.precision, run.cfg, cpu)), True
 
 
 def pack_half(ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
@@ -197,7 +205,9 @@ class GanTrainer(RunLoop):
         if self.dist.main:
             ensure_writable_dir(self.model_dir, "--out")
         self.reals = load_reals(faceset, saved_resolution(self.model_dir, cfg.resolution))
-        self.cfg, resuming = resolve_run_config(self.model_dir, cfg, given or set(), self.dist.world, len(self.reals))
+        self.cfg, resuming = resolve_run_config(
+            self.model_dir, cfg, given or set(), self.dist.world, len(self.reals), self.dist.device.type == "cpu"
+        )
         c = self.cfg
         if c.batch % self.dist.world:
             raise FacelabError(f"batch {c.batch} does not split over {self.dist.world} processes")
