@@ -294,9 +294,9 @@ class Scorer:
                 continue
             found += 1
             same += r.distance < 0.6
-            descs.append(self.describer.describe(r.face, r.meta.landmarks))
+            descs.append(r.descriptor)
             if r.distance < 0.6:
-                passing.append(descs[-1])
+                passing.append(r.descriptor)
             search, back = search_image(img)
             first = Box(*r.meta.source_rect)
             for b in self.confirm.detect(search):

@@ -154,8 +154,8 @@ class GanConfig:
     ada_target: float = 0.6  # target of r_t = E[sign(D(real))] (the ADA paper's)
     ada_interval: int = 4  # minibatches between p adjustments
     ada_kimg: float = 500.0  # p can move by 1.0 in this many thousand real images
-    # auto: bf16 for the small preset on a CPU (there about 2x fp32's kimg/h, README "Augmentation"), else bf16 where
-    # the hardware has it natively (fp32 on CPUs without AVX512-BF16/AMX)
+    # auto: bf16 where the hardware has it natively (CUDA, CPUs with AVX512-BF16 or AMX: there 2-3.7x fp32's kimg/h),
+    # else fp32 (on an AVX2-only CPU bf16 is emulated: 0.1x fp32's, README "Augmentation")
     precision: str = "auto"  # auto | bf16 | fp32
     # half: fp16 weights + bf16 Adam second moments (first moments are not stored: with Adam's beta1 = 0 the next
     # step overwrites them), restored to fp32, resumes closely but not bit-exactly; fp32: exact resume (resumable)

@@ -30,6 +30,7 @@ from facelab.evaluate.metrics import mean_pairwise_distance
 from facelab.faceset.meta import FaceMeta
 from facelab.faceset.store import write_face
 from facelab.io import checkpoint
+from facelab.models.precision import autocast_dtype
 
 # the small preset at 32 px with narrow channels: a few iterations take about a second here
 TINY_SMALL = GanConfig(
@@ -88,24 +89,24 @@ def test_by_size_picks_small_below_5000_faces_and_explicit_cfgs_are_unchanged():
         resolve_gan_config(GanConfig(diffaug="colour"))
 
 
-def test_small_on_a_cpu_takes_the_cpu_widths_batch_8_and_bf16_unless_set():
+def test_small_on_a_cpu_takes_the_cpu_widths_and_batch_8_unless_set():
     cpu = resolve_gan_config(GanConfig(resolution=64), faces=1008, cpu=True)
     assert cpu.cfg == "small" and (cpu.channel_base, cpu.channel_max, cpu.batch) == (2048, 128, 8)
-    assert cpu.precision == "bf16" and (cpu.aug, cpu.diffaug, cpu.pl_weight) == ("noaug", DIFFAUG_POLICY, 0.0)
+    assert cpu.precision == "auto" and (cpu.aug, cpu.diffaug, cpu.pl_weight) == ("noaug", DIFFAUG_POLICY, 0.0)
     # batch-derived fields follow batch 8, as with --batch 8 given: the settings of the 54-minute CPU run
     given = resolve_gan_config(
-        GanConfig(resolution=64, cfg="small", channel_base=2048, channel_max=128, batch=8, precision="bf16"), faces=1008
+        GanConfig(resolution=64, cfg="small", channel_base=2048, channel_max=128, batch=8), faces=1008
     )
     assert cpu == given
     assert (cpu.gamma, cpu.ema_kimg, cpu.mbstd_group) == (pytest.approx(0.0002 * 64**2 / 8 * gamma_scale(1008)), 2.5, 4)
-    # the same call off a CPU: small's own widths, and precision left to the hardware
+    # the same call off a CPU: small's own widths
     gpu = resolve_gan_config(GanConfig(resolution=64), faces=1008)
-    assert (gpu.channel_base, gpu.channel_max, gpu.batch, gpu.precision) == (4096, 256, 32, "auto")
+    assert (gpu.channel_base, gpu.channel_max, gpu.batch) == (4096, 256, 32)
     # what the user sets wins; other presets do not change on a CPU; the batch splits over processes
-    mine = resolve_gan_config(GanConfig(resolution=64, channel_max=256, batch=16, precision="fp32"), 1, 1008, True)
-    assert (mine.channel_base, mine.channel_max, mine.batch, mine.precision) == (2048, 256, 16, "fp32")
+    mine = resolve_gan_config(GanConfig(resolution=64, channel_max=256, batch=16), 1, 1008, True)
+    assert (mine.channel_base, mine.channel_max, mine.batch) == (2048, 256, 16)
     auto = resolve_gan_config(GanConfig(resolution=64, cfg="auto"), faces=1008, cpu=True)
-    assert (auto.channel_base, auto.batch, auto.precision) == (16384, 32, "auto")
+    assert (auto.channel_base, auto.batch) == (16384, 32)
     assert resolve_gan_config(GanConfig(resolution=64), world=3, faces=1008, cpu=True).batch == 6
 
 
@@ -128,14 +129,12 @@ def test_trainer_chooses_and_reports_small_for_a_small_faceset(tmp_path, faceset
     # --cfg by-size given again on resume: the saved choice stands, no "cannot change" error
     t2 = GanTrainer(faceset, tmp_path / "g", GanConfig(cfg="by-size"), given={"cfg"})
     assert t2.cfg.cfg == "small" and t2.iteration == 2
-    # the defaults on this CPU: small at the cpu widths, batch 8, bf16, and the start line says so
+    # the defaults on a CPU: small at the cpu widths and batch 8, bf16 only where the CPU has it natively
     t3 = GanTrainer(faceset, tmp_path / "h", GanConfig(resolution=32, z_dim=32, w_dim=32, preview_every=0))
     c = t3.cfg
-    assert (c.cfg, c.channel_base, c.channel_max, c.batch, c.precision) == ("small", 2048, 128, 8, "bf16")
-    assert t3.amp == torch.bfloat16 and "channels 2048/128" in settings_line(c, len(t3.reals))
-    # resumed with --precision auto given: auto means the same as at the start, not fp32 on this CPU
-    t4 = GanTrainer(faceset, tmp_path / "h", GanConfig(precision="auto"), given={"precision"})
-    assert t4.cfg.precision == "bf16" and t4.amp == torch.bfloat16
+    assert (c.cfg, c.channel_base, c.channel_max, c.batch, c.precision) == ("small", 2048, 128, 8, "auto")
+    assert t3.amp == autocast_dtype("auto", torch.device("cpu"))
+    assert "channels 2048/128" in settings_line(c, len(t3.reals))
 
 
 # --- the step ----------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from facelab.imaging.diffaugment import parse_policy
 GAN_CFGS = ("by-size", "small", "auto", "cpu", "stylegan2", "paper256")
 CONV_CLAMP = 256  # activation clamp after every conv of G and D (StyleGAN2-ADA's conv_clamp)
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of a leaky ReLU(0.2) layer at about 1
-# the small preset on a CPU: the cpu preset's widths and batch 8 (small's others unchanged), trained in bf16
+# the small preset on a CPU: the cpu preset's widths and batch 8 (small's others unchanged)
 CPU_SMALL = {"channel_base": 2048, "channel_max": 128, "batch": 8}
 DIFFAUG_POLICY = "color,translation,cutout"  # Zhao et al. 2020's default policy (their low-shot runs use it)
 # R1 strength for few faces: the ADA heuristic 0.0002 R^2 / batch (stylegan2-ada train.py, cfg auto) is scaled up as
@@ -75,17 +75,10 @@ def choose_cfg(cfg: str, faces: int | None) -> str:
     return "small" if faces is not None and faces < GAN_SMALL_DATA_FACES else "auto"
 
 
-def resolve_precision(precision: str, cfg: str, cpu: bool) -> str:
-    """``precision`` for preset ``cfg``: "auto" is "bf16" for ``small`` on a CPU (about twice fp32's kimg/h there,
-    README "Augmentation") and stays "auto" (bf16 where native, ``autocast_dtype``) otherwise."""
-    return "bf16" if precision == "auto" and cfg == "small" and cpu else precision
-
-
 def resolve_gan_config(cfg: GanConfig, world: int = 1, faces: int | None = None, cpu: bool = False) -> GanConfig:
     """A copy of ``cfg`` with every derived field filled from the preset ``cfg.cfg`` (notes §4); ``world`` =
     processes, ``faces`` = real faces the generator learns (picks the preset of ``by-size`` and small's gamma),
-    ``cpu`` = training runs on a CPU (``small`` then takes the widths, batch and precision measured to learn
-    fastest there).
+    ``cpu`` = training runs on a CPU (``small`` then takes the widths and batch measured to learn fastest there).
 
     The result names the preset it used (``by-size`` becomes ``small`` or ``auto``). 0 fields, and ``aug`` /
     ``diffaug`` "auto" and a negative ``pl_weight``, take the preset's value; anything else the user set wins.
@@ -94,8 +87,7 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1, faces: int | None = None,
     keeps the preset batch's gamma). ``ema_rampup`` left at its dataclass default (0.05) becomes the preset's (0 =
     off for stylegan2/paper256); any other value is kept. Presets: auto = StyleGAN2-ADA's; cpu = auto with narrow
     channels (base 2048, max 128) and batch 16; stylegan2 = config F; paper256 = the ADA paper's 256-px setting;
-    small = the few-shot settings below (every one with its source). ``precision`` "auto" becomes "bf16" for
-    ``small`` on a CPU and otherwise stays "auto" (bf16 where the hardware has it natively).
+    small = the few-shot settings below (every one with its source).
     """
     res = cfg.resolution
     _check_resolution(res, 32, 1024)
@@ -140,8 +132,8 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1, faces: int | None = None,
         # R1 by resolution (ADA's heuristic, below) and faceset size (gamma_scale)
         gamma_factor = gamma_scale(faces if faces is not None else GAN_SMALL_DATA_FACES)
         if cpu:
-            # the cpu preset's widths (a quarter of the convolution work), batch 8 and bf16: on a 2-core CPU these
-            # drew the src in 54 minutes (README, issue 15) where small's own widths reach a third of the kimg
+            # the cpu preset's widths (a quarter of the convolution work) and batch 8: on a 2-core CPU these drew the
+            # src in 54 minutes (README, issue 15) where small's own widths reach a third of the kimg
             spec.update(channel_base=CPU_SMALL["channel_base"], channel_max=CPU_SMALL["channel_max"])
             spec.update(batch=world * max(CPU_SMALL["batch"] // world, 1))
     elif name == "cpu":
@@ -173,7 +165,6 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1, faces: int | None = None,
         aug=aug if cfg.aug == "auto" else cfg.aug,
         diffaug=diffaug if cfg.diffaug == "auto" else (",".join(parse_policy(cfg.diffaug)) or "none"),
         pl_weight=pl_weight if cfg.pl_weight < 0 else cfg.pl_weight,
-        precision=resolve_precision(cfg.precision, name, cpu),
     )
     if out.aug not in ("ada", "fixed", "noaug"):
         raise ValueError(f"aug must be ada, fixed, noaug or auto, not {out.aug!r}")

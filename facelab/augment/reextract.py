@@ -31,6 +31,7 @@ class Reextracted:
     face: np.ndarray  # aligned RGB crop
     meta: FaceMeta  # synthetic=True, with ``extra`` as given plus the identity distance
     distance: float  # dlib descriptor distance to the reference
+    descriptor: np.ndarray  # the face's dlib descriptor (128,), which ``distance`` was measured with
 
 
 def search_image(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +86,8 @@ def reextract(
     m = m_pad.copy()
     m[:, 2] += m_pad[:, :2] @ np.array([p, p], dtype=np.float64)  # same map, from the unpadded image
     aligned = apply_affine(m, found.points)
-    distance = float(np.linalg.norm(describer.describe(face, aligned) - reference))
+    descriptor = describer.describe(face, aligned)
+    distance = float(np.linalg.norm(descriptor - reference))
     yaw, pitch, roll = head_pose(aligned, (size, size))
     h, w = image.shape[:2]
     meta = FaceMeta(
@@ -111,7 +113,7 @@ def reextract(
         synthetic=True,
         extra={**extra, "identity_distance": round(distance, 4), "facelab_version": __version__},
     )
-    return Reextracted(face, meta, distance)
+    return Reextracted(face, meta, distance, descriptor)
 
 
 def mean_descriptor(real: list[tuple[Path, FaceMeta]], describer: FaceDescriber) -> np.ndarray:

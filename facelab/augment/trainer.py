@@ -27,7 +27,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,7 @@ import torch.distributed as dist
 
 from facelab import __version__
 from facelab.augment import losses
-from facelab.augment.networks import (
-    Generator,
-    build_networks,
-    param_counts,
-    resolve_gan_config,
-    resolve_precision,
-)
+from facelab.augment.networks import Generator, build_networks, param_counts, resolve_gan_config
 from facelab.config import GAN_SMALL_DATA_FACES, GanConfig
 from facelab.errors import FacelabError, FacesetError
 from facelab.faceset.store import face_files, read_face
@@ -138,8 +132,7 @@ def resolve_run_config(
         raise FacelabError(f"{path}: not a facelab generator config ({e})") from e
     if cfg.cfg == "by-size":  # the default picks a preset; the saved run names the one it picked
         given = given - {"cfg"}
-    run = resumed(old, cfg, given, RESUMABLE, gan_dir, "--out")
-    return replace(run, precision=resolve_precision(run.precision, run.cfg, cpu)), True
+    return resumed(old, cfg, given, RESUMABLE, gan_dir, "--out"), True
 
 
 def pack_half(ck: checkpoint.Checkpoint) -> checkpoint.Checkpoint:
