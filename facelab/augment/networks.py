@@ -39,8 +39,9 @@ from facelab.imaging.diffaugment import parse_policy
 GAN_CFGS = ("by-size", "small", "auto", "cpu", "stylegan2", "paper256")
 CONV_CLAMP = 256  # activation clamp after every conv of G and D (StyleGAN2-ADA's conv_clamp)
 LRELU_GAIN = math.sqrt(2.0)  # keeps the activation variance of a leaky ReLU(0.2) layer at about 1
-# the small preset on a CPU: the cpu preset's widths and batch 8 (small's others unchanged)
-CPU_SMALL = {"channel_base": 2048, "channel_max": 128, "batch": 8}
+# the cpu preset's feature maps, which the small preset also takes on a CPU (with batch CPU_SMALL_BATCH)
+CPU_WIDTHS = {"channel_base": 2048, "channel_max": 128}
+CPU_SMALL_BATCH = 8
 DIFFAUG_POLICY = "color,translation,cutout"  # Zhao et al. 2020's default policy (their low-shot runs use it)
 # R1 strength for few faces: the ADA heuristic 0.0002 R^2 / batch (stylegan2-ada train.py, cfg auto) is scaled up as
 # the faceset shrinks, log-linearly in the number of faces from x1 at GAN_SMALL_DATA_FACES to x LOW_SHOT_GAMMA_SCALE
@@ -132,12 +133,11 @@ def resolve_gan_config(cfg: GanConfig, world: int = 1, faces: int | None = None,
         # R1 by resolution (ADA's heuristic, below) and faceset size (gamma_scale)
         gamma_factor = gamma_scale(faces if faces is not None else GAN_SMALL_DATA_FACES)
         if cpu:
-            # the cpu preset's widths (a quarter of the convolution work) and batch 8: on a 2-core CPU these drew the
-            # src in 54 minutes (README, issue 15) where small's own widths reach a third of the kimg
-            spec.update(channel_base=CPU_SMALL["channel_base"], channel_max=CPU_SMALL["channel_max"])
-            spec.update(batch=world * max(CPU_SMALL["batch"] // world, 1))
+            # the cpu preset's widths (a quarter of the convolution work) and batch 8: on a 2-core CPU with native
+            # bf16 these drew the src in 54 minutes (README, issue 15) where small's own widths reach a third of the kimg
+            spec.update(CPU_WIDTHS, batch=world * max(CPU_SMALL_BATCH // world, 1))
     elif name == "cpu":
-        spec = dict(mapping_layers=2, channel_base=2048, channel_max=128, batch=16, lr=0.0025, ema_rampup=0.05)
+        spec = dict(mapping_layers=2, **CPU_WIDTHS, batch=16, lr=0.0025, ema_rampup=0.05)
     elif name == "stylegan2":
         spec = dict(mapping_layers=8, channel_base=32768, channel_max=512, batch=32, mbstd_group=4, lr=0.002)
         spec.update(gamma=10.0, ema_kimg=10.0, ema_rampup=0.0)
