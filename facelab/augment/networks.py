@@ -192,30 +192,44 @@ def channels(res: int, channel_base: int, channel_max: int) -> int:
 
 
 def fir_kernel(taps: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)) -> Tensor:
-    """2-D separable low-pass [k,k] (outer product of ``taps``), summing to 1 (unit DC gain)."""
+    """1-D low-pass taps [k] summing to 1 (unit DC gain); the 2-D filter is their outer product (separable)."""
     k = torch.tensor(taps, dtype=torch.float32)
-    k = torch.outer(k, k)
     return k / k.sum()
 
 
-def fir_filter(x: Tensor, f: Tensor, pad: tuple[int, int], gain: float = 1.0, stride: int = 1) -> Tensor:
-    """Per-channel FIR: zero-pad each spatial side by ``pad`` (before, after), filter with ``f * gain``, subsample.
+def _fir_1d(x: Tensor, f: Tensor, dim: int, stride: int) -> Tensor:
+    """Correlate ``x`` (already padded) with taps ``f`` [k] along ``dim`` (-1 or -2), keeping every ``stride``-th.
 
-    Channels are folded into the batch ([N*C,1,H,W]) for a single-channel conv rather than a depthwise (grouped)
-    one: the double backward of a grouped conv loops over the groups, hundreds of tiny convs per layer.
+    A sum of shifted slices rather than a conv: as a single-channel or depthwise conv, oneDNN's backward and double
+    backward of these tiny kernels took about half of a CPU training step; slices and adds cost a few elementwise
+    passes and differentiate twice like any other op.
     """
-    n, c, h, w = x.shape
-    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]]).reshape(n * c, 1, h + sum(pad), w + sum(pad))
-    x = F.conv2d(x, (f * gain).to(x.dtype)[None, None], stride=stride)  # [N*C,1,H',W']
-    return x.reshape(n, c, *x.shape[2:])
+    n_out = (x.shape[dim] - f.shape[0]) // stride + 1
+    y: Tensor | None = None
+    for k in range(f.shape[0]):
+        xs = x.narrow(dim, k, (n_out - 1) * stride + 1)
+        if stride > 1:
+            xs = xs[..., ::stride] if dim == -1 else xs[..., ::stride, :]
+        y = xs * f[k] if y is None else torch.addcmul(y, xs, f[k])
+    assert y is not None
+    return y
+
+
+def fir_filter(x: Tensor, f: Tensor, pad: tuple[int, int], gain: float = 1.0, stride: int = 1) -> Tensor:
+    """Per-channel FIR: zero-pad each spatial side by ``pad`` (before, after), filter with the separable 2-D filter
+    outer(f, f) * ``gain`` (taps ``f`` [k]), subsample by ``stride``: [N,C,H,W] -> [N,C,H',W']."""
+    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
+    f = f.to(x.dtype)
+    return _fir_1d(_fir_1d(x, f * gain, -2, stride), f, -1, stride)
 
 
 def upsample2d(x: Tensor, f: Tensor) -> Tensor:
-    """[N,C,H,W] -> [N,C,2H,2W]: zero insertion + FIR (gain 4), done as one stride-2 transposed conv."""
+    """[N,C,H,W] -> [N,C,2H,2W]: zero insertion + FIR (gain 4). Output 2i and 2i+1 get 3/4 of x[i] plus 1/4 of x[i-1]
+    or x[i+1] (zero-inserted u[2i] = x[i]; padding (2, 1) centres the 4 taps on the pair)."""
     n, c, h, w = x.shape
-    # Output length (H-1)*2 + 4 - 2*1 = 2H; output 2i and 2i+1 get 3/4 of x[i] plus 1/4 of x[i-1] or x[i+1].
-    x = F.conv_transpose2d(x.reshape(n * c, 1, h, w), (f * 4).to(x.dtype)[None, None], stride=2, padding=1)
-    return x.reshape(n, c, 2 * h, 2 * w)
+    u = torch.zeros(n, c, h, 2, w, 2, dtype=x.dtype, device=x.device)
+    u[:, :, :, 0, :, 0] = x
+    return fir_filter(u.reshape(n, c, 2 * h, 2 * w), f, pad=(2, 1), gain=4)
 
 
 def downsample2d(x: Tensor, f: Tensor) -> Tensor:
