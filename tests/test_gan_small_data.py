@@ -121,7 +121,7 @@ def test_gamma_grows_as_the_faceset_shrinks():
 def test_trainer_chooses_and_reports_small_for_a_small_faceset(tmp_path, faceset):
     t = GanTrainer(faceset, tmp_path / "g", replace(TINY_SMALL, cfg="by-size"))
     assert t.cfg.cfg == "small" and t.policy == ("color", "translation", "cutout") and t.pipe is None
-    line = settings_line(t.cfg, len(t.reals))
+    line = settings_line(t.cfg, len(t.reals), t.amp)
     assert "cfg small (fewer than 5000 real faces: 6)" in line and "DiffAugment color,translation,cutout" in line
     saved = json.loads((tmp_path / "g" / "config.json").read_text())
     assert saved["gan"]["cfg"] == "small" and saved["settings"] == line
@@ -134,7 +134,9 @@ def test_trainer_chooses_and_reports_small_for_a_small_faceset(tmp_path, faceset
     c = t3.cfg
     assert (c.cfg, c.channel_base, c.channel_max, c.batch, c.precision) == ("small", 2048, 128, 8, "auto")
     assert t3.amp == autocast_dtype("auto", torch.device("cpu"))
-    assert "channels 2048/128" in settings_line(c, len(t3.reals))
+    here = "bf16" if t3.amp == torch.bfloat16 else "fp32"
+    line3 = settings_line(c, len(t3.reals), t3.amp)
+    assert "channels 2048/128" in line3 and f"auto ({here} here)" in line3
 
 
 # --- the step ----------------------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def _start_line(t: GanTrainer) -> str:
     c = t.cfg
     g, d = (sum(p.numel() for p in net.parameters()) for net in (t.G, t.D))
     return (
-        f"StyleGAN2-ADA {settings_line(c, len(t.reals))}\n"
+        f"StyleGAN2-ADA {settings_line(c, len(t.reals), t.amp)}\n"
         f"G {g:,} / D {d:,} parameters; {len(t.reals)} real faces; starting at {t.kimg:.1f} kimg"
     )
 

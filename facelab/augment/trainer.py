@@ -49,7 +49,7 @@ from facelab.imaging.diffaugment import apply_diff_augment, parse_policy, sample
 from facelab.io import checkpoint
 from facelab.io.atomic import ensure_writable_dir, write_atomic
 from facelab.io.paths import refuse_overlap
-from facelab.models.precision import autocast_dtype
+from facelab.models.precision import autocast_dtype, precision_label
 from facelab.runs.loop import Dist, RunLoop, Schedule, hash_seed
 from facelab.runs.preview import preview_grid_png
 from facelab.runs.resume import resumed
@@ -243,7 +243,7 @@ class GanTrainer(RunLoop):
             self._init_from(Path(init_from))
         self._preview_z: torch.Tensor | None = None
         if self.dist.main:
-            log.info("generator: %s", settings_line(c, len(self.reals)))
+            log.info("generator: %s", settings_line(c, len(self.reals), self.amp))
             self.write_config()
 
     def _init_from(self, src: Path) -> None:
@@ -287,7 +287,7 @@ class GanTrainer(RunLoop):
             "gan": asdict(self.cfg),
             "facelab_version": __version__,
             "reals": len(self.reals),
-            "settings": settings_line(self.cfg, len(self.reals)),
+            "settings": settings_line(self.cfg, len(self.reals), self.amp),
             "param_counts": {"G": param_counts(self.G), "D": param_counts(self.D)},
         }
         write_atomic(self.model_dir / CONFIG_FILE, json.dumps(doc, indent=1).encode())
@@ -499,8 +499,9 @@ class GanTrainer(RunLoop):
         write_atomic(self.model_dir / "previews" / f"iter_{self.iteration:08d}.png", png)
 
 
-def settings_line(c: GanConfig, reals: int) -> str:
-    """The resolved config in one line: which preset and why, and the settings the small-data preset changes."""
+def settings_line(c: GanConfig, reals: int, amp: torch.dtype | None) -> str:
+    """The resolved config in one line: which preset and why, the settings the small-data preset changes, and the
+    compute precision (``amp``: the autocast dtype, None = fp32)."""
     why = ""
     if c.cfg == "small":
         why = f" (fewer than {GAN_SMALL_DATA_FACES} real faces: {reals})"
@@ -512,7 +513,7 @@ def settings_line(c: GanConfig, reals: int) -> str:
         f"cfg {c.cfg}{why} @ {c.resolution} px: batch {c.batch}, channels {c.channel_base}/{c.channel_max}, "
         f"mapping {c.mapping_layers}, lr {c.lr:g}, R1 gamma {c.gamma:.4g} every {c.r1_interval}, {pl}, "
         f"DiffAugment {c.diffaug}, {aug}, EMA {c.ema_kimg:g} kimg ramp {c.ema_rampup:g}, "
-        f"style mixing {c.style_mixing:g}, {c.precision}, checkpoint {c.checkpoint_precision}"
+        f"style mixing {c.style_mixing:g}, {precision_label(c.precision, amp)}, checkpoint {c.checkpoint_precision}"
     )
 
 

@@ -22,3 +22,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         or getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
     )
     return torch.bfloat16 if native else None
+
+
+def precision_label(precision: str, amp: torch.dtype | None) -> str:
+    """What a start line prints: the setting and, for ``auto``, what it resolved to on this device."""
+    name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(amp, str(amp))
+    return f"auto ({name} here)" if precision == "auto" else name

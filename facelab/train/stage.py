@@ -8,6 +8,7 @@ from pathlib import Path
 
 from facelab.config import ModelConfig, TrainConfig
 from facelab.io.atomic import leaves_no_empty_dirs
+from facelab.models.precision import precision_label
 from facelab.models.saehd import SAEHD, validate
 from facelab.runs.loop import RunOutcome
 from facelab.runs.progress import RunProgress, Scalars, run_progress
@@ -75,7 +76,8 @@ def _start_line(t: Trainer) -> str:
     return (
         f"{t.mcfg.archi} @ {t.mcfg.resolution}: {t.model.param_counts()['total']:,} parameters; "
         f"{len(t.src_bank)} src{_synth(t.src_bank.synthetic)} / {len(t.dst_bank)} dst"
-        f"{_synth(t.dst_bank.synthetic)} faces; starting at iteration {t.iteration}"
+        f"{_synth(t.dst_bank.synthetic)} faces; {precision_label(t.tcfg.precision, t.amp)}; starting at iteration "
+        f"{t.iteration}"
     )
 
 
