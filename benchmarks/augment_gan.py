@@ -95,7 +95,7 @@ def main() -> int:
     # a resumed run keeps its settings (precision too unless given)
     trainer = GanTrainer(faceset, out / "gan", cfg, given={"precision"} if a.precision else set())
     g_params = sum(p.numel() for p in trainer.G.parameters())
-    print(f"{settings_line(trainer.cfg, len(trainer.reals))}; G {g_params / 1e6:.2f} M parameters; "
+    print(f"{settings_line(trainer.cfg, len(trainer.reals), trainer.amp)}; G {g_params / 1e6:.2f} M parameters; "
           f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip
     scorer = Scorer(faceset, trainer.reals, fid=not a.no_fid, fid_reals=a.fid_reals)
     print(f"src faces: {scorer.real_note}", flush=True)
@@ -125,7 +125,7 @@ def main() -> int:
                 rows,
                 ceiling,
                 scorer.real_div,
-                title=f"{name}: {settings_line(trainer.cfg, len(trainer.reals))}",
+                title=f"{name}: {settings_line(trainer.cfg, len(trainer.reals), trainer.amp)}",
             )
         print(
             f"kimg {row['kimg']:.2f}: FID {fmt(row['fid'], 1)}, detection pass {row['detect_pass']:.3f}, identity "
