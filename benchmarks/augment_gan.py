@@ -87,7 +87,7 @@ def main() -> int:
     if a.faceset is None:
         faceset = _extract_src(data / pair["src"][0], a.work or out / "faceset_src", a.every_frame)
 
-    from facelab.augment.trainer import GanTrainer, generate_fn, settings_line
+    from facelab.augment.trainer import GanTrainer, generate_fn
     from facelab.config import GanConfig
 
     cfg = GanConfig(resolution=a.res, cfg=a.cfg, precision=a.precision or "auto", batch=a.batch, preview_every=500,
@@ -95,7 +95,7 @@ def main() -> int:
     # a resumed run keeps its settings (precision too unless given)
     trainer = GanTrainer(faceset, out / "gan", cfg, given={"precision"} if a.precision else set())
     g_params = sum(p.numel() for p in trainer.G.parameters())
-    print(f"{settings_line(trainer.cfg, len(trainer.reals), trainer.amp)}; G {g_params / 1e6:.2f} M parameters; "
+    print(f"{trainer.settings()}; G {g_params / 1e6:.2f} M parameters; "
           f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip
     scorer = Scorer(faceset, trainer.reals, fid=not a.no_fid, fid_reals=a.fid_reals)
     print(f"src faces: {scorer.real_note}", flush=True)
@@ -125,7 +125,7 @@ def main() -> int:
                 rows,
                 ceiling,
                 scorer.real_div,
-                title=f"{name}: {settings_line(trainer.cfg, len(trainer.reals), trainer.amp)}",
+                title=f"{name}: {trainer.settings()}",
             )
         print(
             f"kimg {row['kimg']:.2f}: FID {fmt(row['fid'], 1)}, detection pass {row['detect_pass']:.3f}, identity "

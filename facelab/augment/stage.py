@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facelab.augment.sample import SampleReport, sample_into_faceset
-from facelab.augment.trainer import GanTrainer, export_generator, generate_fn, load_generator, settings_line
+from facelab.augment.trainer import GanTrainer, export_generator, generate_fn, load_generator
 from facelab.config import GanConfig, SampleConfig
 from facelab.io.atomic import leaves_no_empty_dirs
 from facelab.io.paths import refuse_overlap
@@ -92,10 +92,9 @@ def export_sampler(gan_dir: str | Path, output: str | Path, half: bool = False) 
 
 
 def _start_line(t: GanTrainer) -> str:
-    c = t.cfg
     g, d = (sum(p.numel() for p in net.parameters()) for net in (t.G, t.D))
     return (
-        f"StyleGAN2-ADA {settings_line(c, len(t.reals), t.amp)}\n"
+        f"StyleGAN2-ADA {t.settings()}\n"
         f"G {g:,} / D {d:,} parameters; {len(t.reals)} real faces; starting at {t.kimg:.1f} kimg"
     )
 

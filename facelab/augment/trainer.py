@@ -243,7 +243,7 @@ class GanTrainer(RunLoop):
             self._init_from(Path(init_from))
         self._preview_z: torch.Tensor | None = None
         if self.dist.main:
-            log.info("generator: %s", settings_line(c, len(self.reals), self.amp))
+            log.info("generator: %s", self.settings())
             self.write_config()
 
     def _init_from(self, src: Path) -> None:
@@ -282,12 +282,16 @@ class GanTrainer(RunLoop):
             "facelab_version": __version__,
         }
 
+    def settings(self) -> str:
+        """This run's :func:`settings_line` (its resolved config, faceset size and compute precision)."""
+        return settings_line(self.cfg, len(self.reals), self.amp)
+
     def write_config(self) -> None:
         doc = {
             "gan": asdict(self.cfg),
             "facelab_version": __version__,
             "reals": len(self.reals),
-            "settings": settings_line(self.cfg, len(self.reals), self.amp),
+            "settings": self.settings(),
             "param_counts": {"G": param_counts(self.G), "D": param_counts(self.D)},
         }
         write_atomic(self.model_dir / CONFIG_FILE, json.dumps(doc, indent=1).encode())
