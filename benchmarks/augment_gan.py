@@ -1,9 +1,10 @@
 """Issue 15: a StyleGAN2 generator trained on one real person's faceset for a time budget, scored at every checkpoint.
 
-Trains ``facelab augment train``'s trainer (default ``--cfg by-size``: the small-data preset for a faceset under
-5,000 faces) on the src faceset of ``--pair`` (extracted from ../shared/data once, into ``--work``) or on
-``--faceset``. Every ``--every`` minutes it checkpoints, draws ``--samples`` images from G_ema (seeds 0..N-1, psi
-``--truncation``) and prints one row:
+Trains as ``facelab augment train`` does (default ``--cfg by-size``: the small-data preset for a faceset under
+5,000 faces; every checkpoint probed and the best snapshot kept, ``facelab.augment.select``) on the src faceset of
+``--pair`` (extracted from ../shared/data once, into ``--work``) or on ``--faceset``. Every ``--every`` minutes it
+draws ``--samples`` images from the snapshot ``augment sample`` would use (the best probed one; seeds 0..N-1, psi
+``--truncation``, sampling's default; the probes draw other seeds) and prints one row:
 
 - kimg: thousand real images D has seen;
 - FID(samples, src faces): Inception pool features of the samples against the faceset's real faces at the GAN's
@@ -12,21 +13,24 @@ Trains ``facelab augment train``'s trainer (default ``--cfg by-size``: the small
   detector) finds one there too (box IoU >= 0.3);
 - identity pass: a face is found and its dlib descriptor is < 0.6 from the src centroid (the mean descriptor
   ``augment sample`` filters with);
+- both: detection and identity pass together, which is what ``augment sample`` keeps (the issue's figure);
 - diversity: mean pairwise distance of the found faces' dlib descriptors, and of the identity passes' alone (the
   issue's collapse test: at least half the real faces' value; 0 = one face for every latent; the src faces' own
   value is printed once for reference), and the pixel std across samples (README's "image std across
   latents"; a collapsed generator drives both down).
 
-Writes ``grid_<kimg>.png`` (the first 64 samples) per checkpoint and ``curves.png`` (pass rates, FID and diversity
-against kimg) into ``--out``, and every figure to ``--json``. The real faces scored at the generator's resolution
+Then the probe curve: every checkpoint's share of ``--probe-samples`` samples of the latest G_ema passing sampling's
+checks (the training run's own curve, which the best snapshot is chosen from). ``--final-samples`` scores the final
+snapshot once more with that many samples. Writes ``grid_<kimg>.png`` (the first 64 samples) per checkpoint and
+``curves.png`` (pass rates, FID and diversity against kimg) into ``--out``, and every figure to ``--json``. The real faces scored at the generator's resolution
 (128 of them) give the pass rates samples can hope for.
 Resumes: a second call with the same ``--out`` continues the generator there. The budget counts this call's
 training time; scoring (a few seconds per sample on a CPU with FID) comes on top.
 Without the test data (and no ``--faceset``) it exits with status 2 and says why.
 
 Usage: .venv/bin/python benchmarks/augment_gan.py [--pair p2_to_p1 | --faceset DIR] [--res 128] [--minutes 60]
-       [--every 10] [--samples 256] [--cfg by-size] [--precision auto] [--batch N] [--out DIR] [--no-fid]
-       [--json OUT]
+       [--every 10] [--samples 256] [--final-samples 1000] [--probe-samples 64] [--cfg by-size]
+       [--precision auto] [--batch N] [--out DIR] [--no-fid] [--json OUT]
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ import math
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -46,6 +51,10 @@ if __package__ in (None, ""):  # run as `python benchmarks/augment_gan.py`: make
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.common import REPO, data_parser, fmt, print_table, require_data, require_pair, write_json  # noqa: E402
+from facelab.config import GanConfig, SampleConfig  # noqa: E402
+
+if TYPE_CHECKING:
+    from facelab.augment.select import Probe
 
 CONFIRM_IOU = 0.3  # as facelab.augment.sample's confirm check
 GRID = 8  # the sample grid is GRID x GRID
@@ -69,7 +78,9 @@ def main() -> int:
     p.add_argument("--kimg", type=float, help="stop at this many kimg (total) instead of / before the budget")
     p.add_argument("--every", type=float, default=10.0, help="minutes of training between checkpoints")
     p.add_argument("--samples", type=int, default=256, help="generated images scored per checkpoint")
-    p.add_argument("--truncation", type=float, default=1.0, help="psi of the scored samples")
+    p.add_argument("--final-samples", type=int, default=0, help="score the final snapshot with this many samples")
+    p.add_argument("--probe-samples", type=int, help="samples probed per checkpoint (default: the config's; 0 = off)")
+    p.add_argument("--truncation", type=float, default=SampleConfig.truncation, help="psi of scored and probed samples")
     p.add_argument("--fid-reals", type=int, default=1000, help="at most this many real faces for FID (spread out)")
     p.add_argument("--no-fid", action="store_true", help="skip FID (Inception on a CPU takes ~0.1 s per image)")
     a = p.parse_args()
@@ -87,13 +98,19 @@ def main() -> int:
     if a.faceset is None:
         faceset = _extract_src(data / pair["src"][0], a.work or out / "faceset_src", a.every_frame)
 
-    from facelab.augment.trainer import GanTrainer, generate_fn
-    from facelab.config import GanConfig
+    from facelab.augment.select import SnapshotSelector
+    from facelab.augment.trainer import GanTrainer, generate_fn, load_generator
 
+    probes = GanConfig.probe_samples if a.probe_samples is None else a.probe_samples
     cfg = GanConfig(resolution=a.res, cfg=a.cfg, precision=a.precision or "auto", batch=a.batch, preview_every=500,
-                    channel_base=a.channel_base, channel_max=a.channel_max)  # fmt: skip
-    # a resumed run keeps its settings (precision too unless given)
-    trainer = GanTrainer(faceset, out / "gan", cfg, given={"precision"} if a.precision else set())
+                    channel_base=a.channel_base, channel_max=a.channel_max, probe_samples=probes)  # fmt: skip
+    # a resumed run keeps its settings (precision and probes too unless given)
+    given = {k for k, v in (("precision", a.precision), ("probe_samples", a.probe_samples)) if v is not None}
+    trainer = GanTrainer(faceset, out / "gan", cfg, given=given)
+    selector = None
+    if trainer.cfg.probe_samples > 0:  # as 'augment train' does
+        selector = SnapshotSelector(faceset, out / "gan", trainer.cfg.probe_samples, a.truncation)
+        trainer.on_saved = selector
     g_params = sum(p.numel() for p in trainer.G.parameters())
     print(f"{trainer.settings()}; G {g_params / 1e6:.2f} M parameters; "
           f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip
@@ -109,16 +126,25 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     trained = 0.0  # seconds of training in this call (scoring is not counted against the budget)
 
-    def checkpoint() -> None:
-        gen = generate_fn(trainer.G_ema)
-        t0 = time.perf_counter()
-        images = np.concatenate([gen(list(range(s, min(s + 32, a.samples))), a.truncation)
-                                 for s in range(0, a.samples, 32)])  # fmt: skip
-        row = {"kimg": round(trainer.kimg, 3), "iteration": trainer.iteration,
-               "train_minutes": round(trained / 60, 2), **scorer.score(images)}  # fmt: skip
-        row["score_seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append(row)
-        _write_grid(out / f"grid_{trainer.kimg:08.2f}kimg.png", images[: GRID * GRID])
+    def checkpoint(samples: int) -> None:
+        g, _, _ = load_generator(out / "gan")  # what 'augment sample' would draw from: the best snapshot
+        best = selector.best if selector is not None else None
+        snap = round(best.kimg if best is not None else trainer.kimg, 3)
+        row = {"kimg": round(trainer.kimg, 3), "iteration": trainer.iteration, "train_minutes": round(trained / 60, 2),
+               "snapshot_kimg": snap}  # fmt: skip
+        last = rows[-1] if rows else None
+        if last is not None and last["snapshot_kimg"] == snap and last["n"] == samples:
+            rows.append({**last, **row, "score_seconds": 0.0})  # the same snapshot: same samples, same figures
+        else:
+            gen = generate_fn(g)
+            t0 = time.perf_counter()
+            images = np.concatenate([gen(list(range(s, min(s + 32, samples))), a.truncation)
+                                     for s in range(0, samples, 32)])  # fmt: skip
+            row.update(scorer.score(images))
+            row["score_seconds"] = round(time.perf_counter() - t0, 1)
+            rows.append(row)
+            _write_grid(out / f"grid_{trainer.kimg:08.2f}kimg.png", images[: GRID * GRID])
+        row = rows[-1]
         if len(rows) >= 2:
             plot_curves(
                 out / "curves.png",
@@ -126,38 +152,61 @@ def main() -> int:
                 ceiling,
                 scorer.real_div,
                 title=f"{name}: {trainer.settings()}",
+                probes=selector.history if selector is not None else (),
             )
         print(
-            f"kimg {row['kimg']:.2f}: FID {fmt(row['fid'], 1)}, detection pass {row['detect_pass']:.3f}, identity "
-            f"pass {row['identity_pass']:.3f}, diversity {fmt(row['diversity'], 3)} (of the identity passes "
+            f"kimg {row['kimg']:.2f} (snapshot {row['snapshot_kimg']:.2f}): FID {fmt(row['fid'], 1)}, detection pass "
+            f"{row['detect_pass']:.3f}, identity pass {row['identity_pass']:.3f}, both {row['sample_pass']:.3f}, "
+            f"diversity {fmt(row['diversity'], 3)} (of the identity passes "
             f"{fmt(row['diversity_pass'], 3)}; src {fmt(scorer.real_div, 3)}), "
             f"pixel std {row['pixel_std']:.3f}; faces found {row['found']}/{row['n']} ({row['score_seconds']} s)",
             flush=True,
         )
 
     if trainer.iteration > 0 or a.minutes <= 0:
-        checkpoint()  # where a resumed run stands
+        checkpoint(a.samples)  # where a resumed run stands
     target = math.ceil(a.kimg * 1000 / trainer.cfg.batch) if a.kimg is not None else None
     while True:
         left = a.minutes - trained / 60
         if left <= 0.01 or (target is not None and trainer.iteration >= target):
             break
         res = trainer.run(target, minutes=min(a.every, left))
-        trained += res.seconds
-        checkpoint()
+        trained += res.seconds  # probes included, as in 'augment train --minutes'
+        checkpoint(a.samples)
         if res.stopped == "interrupted":
             break
+    if a.final_samples > 0:
+        checkpoint(a.final_samples)
+    history = selector.history if selector is not None else []
+    if selector is not None:
+        selector.close()
 
     print_table(
         f"{name}: {trainer.cfg.cfg} generator, {trainer.cfg.resolution} px, {len(trainer.reals)} real faces",
-        ["kimg", "min", "FID", "detect", "identity", "diversity", "div. passing", "px std", "found"],
+        [
+            "kimg",
+            "min",
+            "snapshot",
+            "n",
+            "FID",
+            "detect",
+            "identity",
+            "both",
+            "diversity",
+            "div. passing",
+            "px std",
+            "found",
+        ],  # fmt: skip
         [
             [
                 f"{r['kimg']:.2f}",
                 f"{r['train_minutes']:.1f}",
+                f"{r['snapshot_kimg']:.2f}",
+                str(r["n"]),
                 fmt(r["fid"], 1),
                 f"{r['detect_pass']:.3f}",
                 f"{r['identity_pass']:.3f}",
+                f"{r['sample_pass']:.3f}",
                 fmt(r["diversity"], 3),
                 fmt(r["diversity_pass"], 3),
                 f"{r['pixel_std']:.3f}",
@@ -168,8 +217,9 @@ def main() -> int:
         notes=[
             f"src faces: {scorer.real_note}",
             ceiling_note,
+            f"snapshot = the kimg of the snapshot 'augment sample' uses (best probed); samples at psi {a.truncation:g}",
             "detect = found by the extraction stage and confirmed by dlib's CNN detector; identity = found and dlib "
-            "distance < 0.6 to the src centroid; diversity = mean pairwise dlib-descriptor distance of found faces "
+            "distance < 0.6 to the src centroid; both = detect and identity (what sampling keeps); diversity = mean pairwise dlib-descriptor distance of found faces "
             "(div. passing: of the identity passes; no collapse = at least half the real faces')",
             f"FID: {a.samples} samples vs {scorer.n_fid_reals} src faces at {trainer.cfg.resolution} px (biased "
             "upwards at these sizes: compare rows, not papers)"
@@ -177,14 +227,32 @@ def main() -> int:
             else "FID: off (--no-fid)",
         ],
     )
+    if history:
+        print_table(
+            f"probes: latest G_ema at every checkpoint, {history[0].n} samples (seeds from 1,000,000), psi "
+            f"{a.truncation:g}",
+            ["kimg", "pass rate", "found", "seconds", "best"],
+            [
+                [f"{h.kimg:.2f}", f"{h.rate:.3f}", f"{h.found}/{h.n}", f"{h.seconds:.0f}", "*" if h.best else ""]
+                for h in history
+            ],  # fmt: skip
+        )
     write_json(a.json, {"faceset": str(faceset), "config": asdict(trainer.cfg), "real": scorer.summary(),
-                        "real_at_resolution": ceiling, "checkpoints": rows})  # fmt: skip
+                        "real_at_resolution": ceiling, "checkpoints": rows,
+                        "probes": [asdict(h) for h in history]})  # fmt: skip
     return 0
 
 
-def plot_curves(path: Path, rows: list[dict[str, Any]], ceiling: dict[str, Any], real_div: float, title: str) -> None:
-    """PNG of the checkpoint rows against kimg: detection and identity pass rates (left, the real faces' rates at the
-    generator's resolution dotted), FID (middle), diversity of the found faces and of the identity passes beside the
+def plot_curves(
+    path: Path,
+    rows: list[dict[str, Any]],
+    ceiling: dict[str, Any],
+    real_div: float,
+    title: str,
+    probes: Sequence[Probe] = (),
+) -> None:
+    """PNG of the checkpoint rows against kimg: detection, identity and joint pass rates of the best snapshot and the
+    probes' pass rates of the latest G_ema (left, the real faces' rates at the generator's resolution dotted), FID (middle), diversity of the found faces and of the identity passes beside the
     real faces' (right)."""
     import io
 
@@ -197,9 +265,16 @@ def plot_curves(path: Path, rows: list[dict[str, Any]], ceiling: dict[str, Any],
     fig = Figure(figsize=(13, 4), dpi=90, layout="constrained")
     FigureCanvasAgg(fig)  # headless, no pyplot state
     ax1, ax2, ax3 = fig.subplots(1, 3)
-    for key, color, label in (("detect_pass", "tab:blue", "detection"), ("identity_pass", "tab:green", "identity")):
-        ax1.plot(kimg, [r[key] for r in rows], "o-", color=color, label=f"samples: {label}")
+    for key, color, label in (
+        ("detect_pass", "tab:blue", "detection"),
+        ("identity_pass", "tab:green", "identity"),
+        ("sample_pass", "black", "both"),
+    ):
+        ax1.plot(kimg, [r[key] for r in rows], "o-", color=color, label=f"best snapshot: {label}")
         ax1.axhline(ceiling[key], color=color, ls=":", label=f"real faces: {label}")
+    if probes:
+        ax1.plot([p.kimg for p in probes], [p.rate for p in probes], ".-", color="tab:orange", alpha=0.7,
+                 label="probes of the latest G_ema: both")  # fmt: skip
     ax1.set(xlabel="kimg", ylabel="pass rate", ylim=(-0.02, 1.02), title="pass rates")
     ax1.legend(fontsize=7)
     fids = [(k, r["fid"]) for k, r in zip(kimg, rows) if r["fid"] is not None]
@@ -285,7 +360,7 @@ class Scorer:
         from facelab.faces.detect import Box
         from facelab.geometry.umeyama import apply_affine
 
-        found = confirmed = same = 0
+        found = confirmed = same = both = 0
         descs, passing = [], []
         for seed, img in enumerate(images):
             r = reextract(img, self.finder, self.describer, self.reference, self.face_type, self.size,
@@ -302,6 +377,7 @@ class Scorer:
             for b in self.confirm.detect(search):
                 if Box(*apply_affine(back, np.array(b.as_list()).reshape(2, 2)).ravel()).iou(first) >= CONFIRM_IOU:
                     confirmed += 1
+                    both += r.distance < 0.6
                     break
         n = len(images)
         fid = None
@@ -314,6 +390,7 @@ class Scorer:
             "found": found,
             "detect_pass": confirmed / n,
             "identity_pass": same / n,
+            "sample_pass": both / n,
             "diversity": mean_pairwise_distance(np.array(descs)) if len(descs) >= 2 else None,
             "diversity_pass": mean_pairwise_distance(np.array(passing)) if len(passing) >= 2 else None,
             "pixel_std": _pixel_std(images),

@@ -112,14 +112,16 @@ def test_gan_curves_plot_every_checkpoint_and_skip_missing_figures(tmp_path: Pat
     import cv2
 
     from benchmarks.augment_gan import plot_curves
+    from facelab.augment.select import Probe
 
     rows = [
-        {"kimg": 6.0, "detect_pass": 0.0, "identity_pass": 0.0, "fid": 210.0, "diversity": None},
-        {"kimg": 12.0, "detect_pass": 0.1, "identity_pass": 0.05, "fid": None, "diversity": 0.3},
-        {"kimg": 18.0, "detect_pass": 0.3, "identity_pass": 0.2, "fid": 150.0, "diversity": 0.25},
+        {"kimg": 6.0, "detect_pass": 0.0, "identity_pass": 0.0, "sample_pass": 0.0, "fid": 210.0, "diversity": None},
+        {"kimg": 12.0, "detect_pass": 0.1, "identity_pass": 0.05, "sample_pass": 0.05, "fid": None, "diversity": 0.3},
+        {"kimg": 18.0, "detect_pass": 0.3, "identity_pass": 0.2, "sample_pass": 0.1, "fid": 150.0, "diversity": 0.25},
     ]
-    ceiling = {"detect_pass": 1.0, "identity_pass": 0.95}
+    ceiling = {"detect_pass": 1.0, "identity_pass": 0.95, "sample_pass": 0.95}
+    probes = [Probe(i, 1.5 * i, 64, 30, i, 9.0, best=True) for i in range(1, 13)]
     path = tmp_path / "curves.png"
-    plot_curves(path, rows, ceiling, real_div=0.42, title="test run")
+    plot_curves(path, rows, ceiling, real_div=0.42, title="test run", probes=probes)
     img = cv2.imread(str(path))
     assert img is not None and img.shape[1] > img.shape[0] > 200 and img.std() > 10

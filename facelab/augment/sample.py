@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -197,28 +197,15 @@ def sample_into_faceset(
         raise FacelabError(f"generator id {generator_id!r} must be letters, digits, '.', '_' or '-' (a file name part)")
     if n < 0 or candidates < 1 or batch < 1:
         raise FacelabError(f"n must be >= 0 and candidates, batch >= 1 (got {n}, {candidates}, {batch})")
-    if min_identity <= 0:
-        raise FacelabError(f"min_identity must be > 0 (got {min_identity})")
-    metas = load_metas(folder)  # FacesetError naming the folder if missing or empty
-    real = [(p, m) for p, m in metas if not m.synthetic]
-    if not real:
-        raise FacelabError(f"{folder}: no real faces to take the person's identity from")
-    face_type = FaceType.parse(Counter(m.face_type for _, m in real).most_common(1)[0][0])
-    size = Counter(m.size for _, m in real).most_common(1)[0][0]
     report = SampleReport(str(folder), generator_id, n, next_seed=first_seed)
     t0 = time.perf_counter()
+    judge = Judge(folder, min_identity, finder=finder, describer=describer, confirm=confirm)
     plan = _FillPlan.from_coverage(folder, dst_faceset, kinds, min_dst, fraction) if kinds else None
     if plan is not None and plan.done:
+        judge.close()
         report.stopped = "no thin bins"
         return report
-    finder = finder or FaceFinder()
-    describer = describer or FaceDescriber()
-    try:
-        confirmer = make_detector(confirm) if isinstance(confirm, str) else confirm
-    except ValueError as e:
-        raise FacelabError(f"second detector: {e}") from e
-    report.confirmed_by = confirmer.name if confirmer is not None else ""
-    reference = mean_descriptor(real, describer)
+    report.confirmed_by = judge.confirmed_by
     budget = n * candidates
     bar = _bar(n, progress)  # counts faces in the faceset towards n; the postfix tells where the rest went
     shown = 0
@@ -243,18 +230,13 @@ def sample_into_faceset(
             cands = []
             for s, img in zip(seeds, images):
                 report.generated += 1
-                c = _examine(img, s, finder, describer, reference, face_type, size, generator_id, truncation)
-                if c is None:
-                    report.no_face += 1
-                    continue
-                report.identity_distances.append(round(c.distance, 4))
-                if c.distance >= min_identity:
-                    report.wrong_identity += 1
-                    continue
-                if confirmer is not None and not _confirmed(img, c, confirmer):
-                    report.not_confirmed += 1
-                    continue
-                cands.append(c)
+                verdict, c = judge(img, s, generator_id, truncation)
+                if c is not None:
+                    report.identity_distances.append(round(c.distance, 4))
+                if verdict == "pass":
+                    cands.append(c)
+                else:
+                    setattr(report, verdict, getattr(report, verdict) + 1)
             need = n - report.existing - report.kept
             if plan is None:
                 keep = cands[:need]  # never more: without a plan a batch holds at most the faces still needed
@@ -274,8 +256,7 @@ def sample_into_faceset(
             shown = report.existing + report.kept
     finally:
         bar.close()
-        if isinstance(confirm, str) and confirmer is not None:
-            confirmer.close()
+        judge.close()
     if not report.stopped:
         if report.existing + report.kept >= n:
             report.stopped = "n reached"
@@ -285,6 +266,65 @@ def sample_into_faceset(
             report.stopped = "candidate budget spent"
     report.seconds = time.perf_counter() - t0
     return report
+
+
+Verdict = Literal["pass", "no_face", "wrong_identity", "not_confirmed"]
+
+
+class Judge:
+    """The checks a generated image must pass to join ``faceset`` (the module docstring's), set up once: the
+    extraction stage's FaceFinder, dlib's descriptor and the mean descriptor of the faceset's real faces, the second
+    detector. ``confirm`` is a detector name (opened here, closed by :meth:`close`), an instance, or None."""
+
+    def __init__(
+        self,
+        faceset: str | Path,
+        min_identity: float = SampleConfig.min_identity,
+        *,
+        finder: FaceFinder | None = None,
+        describer: FaceDescriber | None = None,
+        confirm: str | Detector | None = SampleConfig.confirm_detector,
+    ) -> None:
+        folder = Path(faceset)
+        if min_identity <= 0:
+            raise FacelabError(f"min_identity must be > 0 (got {min_identity})")
+        real = [(p, m) for p, m in load_metas(folder) if not m.synthetic]  # FacesetError naming a missing folder
+        if not real:
+            raise FacelabError(f"{folder}: no real faces to take the person's identity from")
+        self.face_type = FaceType.parse(Counter(m.face_type for _, m in real).most_common(1)[0][0])
+        self.size = Counter(m.size for _, m in real).most_common(1)[0][0]
+        self.min_identity = min_identity
+        self.finder = finder or FaceFinder()
+        self.describer = describer or FaceDescriber()
+        try:
+            self.confirmer = make_detector(confirm) if isinstance(confirm, str) else confirm
+        except ValueError as e:
+            raise FacelabError(f"second detector: {e}") from e
+        self._owns_confirmer = isinstance(confirm, str)
+        self.reference = mean_descriptor(real, self.describer)
+
+    @property
+    def confirmed_by(self) -> str:
+        """The second detector's name ("" = none)."""
+        return self.confirmer.name if self.confirmer is not None else ""
+
+    def __call__(
+        self, image: np.ndarray, seed: int, generator_id: str, psi: float
+    ) -> tuple[Verdict, _Candidate | None]:
+        """The verdict on one generated RGB image, and its extracted face (None when there is none)."""
+        c = _examine(image, seed, self.finder, self.describer, self.reference, self.face_type, self.size,
+                     generator_id, psi)  # fmt: skip
+        if c is None:
+            return "no_face", None
+        if c.distance >= self.min_identity:
+            return "wrong_identity", c
+        if self.confirmer is not None and not _confirmed(image, c, self.confirmer):
+            return "not_confirmed", c
+        return "pass", c
+
+    def close(self) -> None:
+        if self._owns_confirmer and self.confirmer is not None:
+            self.confirmer.close()
 
 
 def _confirmed(image: np.ndarray, c: _Candidate, detector: Detector, min_iou: float = 0.3) -> bool:

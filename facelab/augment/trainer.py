@@ -57,7 +57,11 @@ from facelab.runs.resume import resumed
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-RESUMABLE = {"precision", "workers", "preview_every", "autosave_minutes", "autosave_iters", "checkpoint_precision"}
+BEST_FILE = "best.safetensors"  # the snapshot that passed sampling's checks best (facelab.augment.select)
+RESUMABLE = {
+    "precision", "workers", "preview_every", "autosave_minutes", "autosave_iters", "checkpoint_precision",
+    "probe_samples",
+}  # fmt: skip
 PREVIEW_SEED = 123_456  # fixed latents: the preview grid shows the same faces at every iteration
 LOG_EVERY_CUDA = 20  # iterations whose losses are read back from the GPU together (one sync instead of 20)
 FP16_MAX = 65504.0  # largest finite float16: a tensor beyond it is stored in fp32
@@ -191,7 +195,9 @@ class GanTrainer(RunLoop):
         cfg: GanConfig,
         given: set[str] | None = None,
         init_from: str | Path | None = None,
+        on_saved: Callable[[GanTrainer], Any] | None = None,
     ) -> None:
+        self.on_saved = on_saved  # called on the main process after every checkpoint (snapshot selection)
         self.dist = Dist()
         self.model_dir = Path(gan_dir)
         refuse_overlap({"faceset": faceset, "--init generator": init_from}, {"--out": self.model_dir})
@@ -281,6 +287,11 @@ class GanTrainer(RunLoop):
             "ada_last": self._last,
             "facelab_version": __version__,
         }
+
+    def save(self) -> None:
+        super().save()
+        if self.dist.main and self.on_saved is not None:
+            self.on_saved(self)
 
     def settings(self) -> str:
         """This run's :func:`settings_line` (its resolved config, faceset size and compute precision)."""
@@ -524,12 +535,15 @@ def settings_line(c: GanConfig, reals: int, amp: torch.dtype | None) -> str:
 # --- using a trained generator ---------------------------------------------------------------------------------
 
 
-def load_generator(gan_dir: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, GanConfig, str]:
+def load_generator(
+    gan_dir: str | Path, device: str | torch.device = "cpu", snapshot: str = "best"
+) -> tuple[Generator, GanConfig, str]:
     """The EMA generator of ``gan_dir`` (eval mode), its config, and an id naming it (folder or file + kimg).
 
-    ``gan_dir`` is a training folder or a file written by :func:`export_generator`."""
+    ``gan_dir`` is a training folder or a file written by :func:`export_generator`. In a folder, ``snapshot`` picks
+    the best probed snapshot (``best``, where the run kept one; else the latest) or the latest checkpoint's."""
     gan_dir = Path(gan_dir)
-    g, cfg, state = _generator_and_state(gan_dir)
+    g, cfg, state = _generator_and_state(gan_dir, snapshot)
     stem = gan_dir.stem if gan_dir.is_file() else gan_dir.resolve().name
     name = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-") or "gan"
     kimg = float(state.get("kimg", 0.0))
@@ -539,16 +553,27 @@ def load_generator(gan_dir: str | Path, device: str | torch.device = "cpu") -> t
 EXPORT_KIND = "facelab-generator"
 
 
-def export_generator(gan_dir: str | Path, out: str | Path, half: bool = False) -> int:
-    """Write the EMA generator of ``gan_dir`` alone (no D, no optimizer state) to one safetensors file with its
-    config in the header: a quarter of the checkpoint, all that sampling needs. ``half`` stores fp16 weights
-    (loaded back as fp32). Returns the file's size in bytes."""
-    g, cfg, state = _generator_and_state(Path(gan_dir))
-    tensors = {k: (v.half() if half and v.is_floating_point() else v).contiguous() for k, v in g.state_dict().items()}
+def export_generator(gan_dir: str | Path, out: str | Path, half: bool = False, snapshot: str = "best") -> int:
+    """Write the EMA generator of ``gan_dir`` (``snapshot`` as in :func:`load_generator`) alone (no D, no optimizer
+    state) to one safetensors file with its config in the header: a quarter of the checkpoint, all that sampling
+    needs. ``half`` stores fp16 weights (loaded back as fp32). Returns the file's size in bytes."""
+    g, cfg, state = _generator_and_state(Path(gan_dir), snapshot)
+    return write_generator(g, cfg, float(state.get("kimg", 0.0)), out, half=half)
+
+
+def write_generator(
+    g: Generator, cfg: GanConfig, kimg: float, out: str | Path, half: bool = False, extra: dict[str, str] | None = None
+) -> int:
+    """``g`` in the export format, atomically (``extra``: more header fields); the file's size in bytes."""
+    tensors = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+        for k, v in g.state_dict().items()
+    }
     meta = {
+        **(extra or {}),
         "kind": EXPORT_KIND,
         "gan": json.dumps(asdict(cfg)),
-        "kimg": str(float(state.get("kimg", 0.0))),
+        "kimg": str(float(kimg)),
         "facelab_version": __version__,
     }
     data = safetensors.torch.save(tensors, metadata=meta)
@@ -556,9 +581,17 @@ def export_generator(gan_dir: str | Path, out: str | Path, half: bool = False) -
     return len(data)
 
 
-def _generator_and_state(path: Path) -> tuple[Generator, GanConfig, dict[str, Any]]:
-    """G_ema rebuilt from a training folder or an exported file, its config, and the saved state (kimg, ...)."""
-    weights, state = _read_export(path) if path.is_file() else _read_checkpoint(path)
+def _generator_and_state(path: Path, snapshot: str = "latest") -> tuple[Generator, GanConfig, dict[str, Any]]:
+    """G_ema rebuilt from a training folder (its best snapshot or latest checkpoint) or an exported file, its
+    config, and the saved state (kimg, ...)."""
+    if snapshot not in ("best", "latest"):
+        raise FacelabError(f"snapshot must be best or latest, not {snapshot!r}")
+    if path.is_file():
+        weights, state = _read_export(path)
+    elif snapshot == "best" and (path / BEST_FILE).is_file():
+        weights, state = _read_export(path / BEST_FILE)
+    else:
+        weights, state = _read_checkpoint(path)
     try:
         cfg = GanConfig(**state["gan"])
     except (KeyError, TypeError) as e:

@@ -71,6 +71,12 @@ def _add_sample(ag: Subparsers) -> None:
     )
     s.add_argument("--seed", type=int, default=d.seed, help="first latent seed")
     s.add_argument(
+        "--snapshot",
+        choices=("best", "latest"),
+        default=d.snapshot,
+        help="of a generator folder: the probed snapshot that passed most (if any) or the latest checkpoint",
+    )
+    s.add_argument(
         "--confirm-detector",
         default=d.confirm_detector,
         help="second detector that must also find each face ('none' to trust the first alone)",
@@ -83,6 +89,8 @@ def _add_export(ag: Subparsers) -> None:
     e.add_argument("--gan", required=True, help="generator folder from 'facelab augment train'")
     e.add_argument("--out", required=True, help="file to write (.safetensors)")
     e.add_argument("--fp16", action="store_true", help="store half-precision weights (half the size)")
+    e.add_argument("--snapshot", choices=("best", "latest"), default=SampleConfig.snapshot,
+                   help="the probed snapshot that passed most (if any) or the latest checkpoint")  # fmt: skip
     e.set_defaults(func=_cmd_export)
 
 
@@ -141,5 +149,5 @@ def _cmd_sample(a: argparse.Namespace) -> int:
 def _cmd_export(a: argparse.Namespace) -> int:
     from facelab.augment.stage import export_sampler
 
-    print(export_sampler(a.gan, a.out, half=a.fp16).summary())
+    print(export_sampler(a.gan, a.out, half=a.fp16, snapshot=a.snapshot).summary())
     return 0
