@@ -49,10 +49,8 @@ def _meta(size: int, synthetic: bool = False) -> FaceMeta:
                     synthetic=synthetic)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def faceset(tmp_path_factory, hopper) -> Path:
+def write_photo_faceset(root: Path, hopper: np.ndarray) -> Path:
     """Six jittered crops of a public-domain face photo, plus one face flagged synthetic (must be ignored)."""
-    root = tmp_path_factory.mktemp("gan") / "faces"
     root.mkdir()
     face = cv2.resize(hopper[40:340, 90:390], (64, 64), interpolation=cv2.INTER_AREA)
     for i in range(6):
@@ -60,6 +58,11 @@ def faceset(tmp_path_factory, hopper) -> Path:
         write_face(root / f"real{i}.jpg", cv2.warpAffine(face, m, (64, 64), borderMode=cv2.BORDER_REFLECT), _meta(64))
     write_face(root / "synthetic_x_000000.jpg", np.zeros((64, 64, 3), np.uint8), _meta(64, synthetic=True))
     return root
+
+
+@pytest.fixture(scope="module")
+def faceset(tmp_path_factory, hopper) -> Path:
+    return write_photo_faceset(tmp_path_factory.mktemp("gan") / "faces", hopper)
 
 
 def _weights(d: Path) -> dict[str, torch.Tensor]:

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import safetensors
@@ -18,8 +17,7 @@ from facelab.augment.select import PROBE_SEED, SELECTION_FILE, SnapshotSelector,
 from facelab.augment.trainer import BEST_FILE, GanTrainer, generate_fn, load_generator
 from facelab.cli import main
 from facelab.errors import FacelabError
-from facelab.faceset.store import write_face
-from tests.test_gan_train import TINY, _meta
+from tests.test_gan_train import TINY, write_photo_faceset
 
 
 class ScriptedJudge:
@@ -55,13 +53,7 @@ class ProbeEveryCheckpoint(SnapshotSelector):
 
 @pytest.fixture(scope="module")
 def faceset(tmp_path_factory, hopper) -> Path:
-    root = tmp_path_factory.mktemp("sel") / "faces"
-    root.mkdir()
-    face = cv2.resize(hopper[40:340, 90:390], (64, 64), interpolation=cv2.INTER_AREA)
-    for i in range(4):
-        m = cv2.getRotationMatrix2D((32, 32), -4 + 2.5 * i, 1.0)
-        write_face(root / f"real{i}.jpg", cv2.warpAffine(face, m, (64, 64), borderMode=cv2.BORDER_REFLECT), _meta(64))
-    return root
+    return write_photo_faceset(tmp_path_factory.mktemp("sel") / "faces", hopper)
 
 
 def _probing_trainer(faceset: Path, out: Path, passes: list[int], samples: int = 4) -> tuple[GanTrainer, ScriptedJudge]:
