@@ -22,9 +22,12 @@ speed)
     ;;
 train)
     faceset="$2" minutes="$3" prec="$4" res="${5:-64}" cfg="${6:-auto}" gan="${GAN:-/tmp/gan}"
-    # ada_kimg 100: p can move within a run of ~100 kimg (the default 500 suits runs of thousands of kimg)
+    # ada_kimg 100: p can move within a run of ~100 kimg (the default 500 suits runs of thousands of kimg);
+    # no snapshot probes: the device has no dlib or mediapipe (score the returned generator here with
+    # benchmarks/augment_gan.py --minutes 0)
     python3 -m facelab augment train --faceset "$faceset" --out "$gan" --resolution "$res" --cfg "$cfg" \
-        --precision "$prec" --ada-kimg 100 --preview-every 250 --minutes "$minutes" 2>"$OUT/train.log"
+        --precision "$prec" --ada-kimg 100 --preview-every 250 --minutes "$minutes" --probe-samples 0 \
+        2>"$OUT/train.log"
     echo "train exit $?"
     tail -c 600 "$OUT/train.log" | tr '\r' '\n' | tail -3
     python3 -m facelab augment export --gan "$gan" --out /tmp/g.safetensors --fp16

@@ -135,3 +135,16 @@ def test_cli_train_probes_with_sampling_checks_and_export_picks_the_snapshot(tmp
 def _header(path: Path) -> dict[str, str]:
     with safetensors.safe_open(str(path), framework="pt") as f:
         return f.metadata()
+
+
+def test_missing_checks_say_how_to_train_without_probes(tmp_path, faceset, monkeypatch):
+    """A GPU machine without dlib: the error names the cause and the way out, in one line."""
+    import facelab.augment.select as select
+
+    def no_dlib(*a, **k):  # noqa: ANN002, ANN003, ANN202 - stands in for Judge
+        raise FacelabError("dlib is not installed (run 'make test' or 'pip install -r requirements.txt')")
+
+    monkeypatch.setattr(select, "Judge", no_dlib)
+    with pytest.raises(FacelabError, match=r"dlib is not installed.*--probe-samples 0 trains without them") as e:
+        SnapshotSelector(faceset, tmp_path / "g", 8)
+    assert "\n" not in str(e.value)

@@ -68,7 +68,12 @@ class SnapshotSelector:
             raise FacelabError(f"probe samples must be >= 1 (got {samples})")
         self.gan_dir = Path(gan_dir)
         self.samples, self.truncation = samples, truncation
-        self.judge = judge or Judge(faceset, SampleConfig.min_identity, confirm=SampleConfig.confirm_detector)
+        try:
+            self.judge = judge or Judge(faceset, SampleConfig.min_identity, confirm=SampleConfig.confirm_detector)
+        except FacelabError as e:  # e.g. a GPU machine without dlib: say how to train without probes
+            raise FacelabError(
+                f"snapshot probes need sampling's checks: {e}; --probe-samples 0 trains without them"
+            ) from e
         self.history = read_selection(self.gan_dir)
 
     @property
