@@ -17,10 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from facelab.augment.sample import Judge
 from facelab.augment.trainer import BEST_FILE, GanTrainer, generate_fn, write_generator
@@ -122,12 +120,3 @@ def read_selection(gan_dir: str | Path) -> list[Probe]:
         return [Probe(**p) for p in json.loads(path.read_text())]
     except (OSError, ValueError, TypeError) as e:
         raise FacelabError(f"{path}: not a facelab probe history ({e})") from e
-
-
-def selection_summary(history: Sequence[Probe]) -> dict[str, Any]:
-    """The probe curve in short: pass rate per kimg and the best snapshot's."""
-    best = [p for p in history if p.best]
-    return {
-        "curve": [(p.kimg, round(p.rate, 4)) for p in history],
-        "best": {"kimg": best[-1].kimg, "rate": round(best[-1].rate, 4)} if best else None,
-    }
