@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -56,7 +55,6 @@ from facelab.config import GanConfig, SampleConfig  # noqa: E402
 if TYPE_CHECKING:
     from facelab.augment.select import Probe
 
-CONFIRM_IOU = 0.3  # as facelab.augment.sample's confirm check
 GRID = 8  # the sample grid is GRID x GRID
 CEILING_FACES = 128  # real faces scored at the generator's resolution: the pass rates samples can hope for
 
@@ -107,14 +105,14 @@ def main() -> int:
     # a resumed run keeps its settings (precision and probes too unless given)
     given = {k for k, v in (("precision", a.precision), ("probe_samples", a.probe_samples)) if v is not None}
     trainer = GanTrainer(faceset, out / "gan", cfg, given=given)
-    selector = None
-    if trainer.cfg.probe_samples > 0:  # as 'augment train' does
-        selector = SnapshotSelector(faceset, out / "gan", trainer.cfg.probe_samples, a.truncation)
-        trainer.on_saved = selector
     g_params = sum(p.numel() for p in trainer.G.parameters())
     print(f"{trainer.settings()}; G {g_params / 1e6:.2f} M parameters; "
           f"starting at {trainer.kimg:.2f} kimg", flush=True)  # fmt: skip
     scorer = Scorer(faceset, trainer.reals, fid=not a.no_fid, fid_reals=a.fid_reals)
+    selector = None
+    if trainer.cfg.probe_samples > 0:  # as 'augment train' does, with the same checks as the scores
+        selector = SnapshotSelector(faceset, out / "gan", trainer.cfg.probe_samples, a.truncation, scorer.judge)
+        trainer.on_saved = selector
     print(f"src faces: {scorer.real_note}", flush=True)
     ceiling = scorer.score(_spread(trainer.reals, CEILING_FACES), with_fid=False)
     ceiling_note = (
@@ -178,8 +176,7 @@ def main() -> int:
     if a.final_samples > 0:
         checkpoint(a.final_samples)
     history = selector.history if selector is not None else []
-    if selector is not None:
-        selector.close()
+    scorer.close()
 
     print_table(
         f"{name}: {trainer.cfg.cfg} generator, {trainer.cfg.resolution} px, {len(trainer.reals)} real faces",
@@ -307,33 +304,28 @@ def _extract_src(video: Path, folder: Path, every: int) -> Path:
 
 
 class Scorer:
-    """What each checkpoint's samples are measured with: the extraction stage's FaceFinder, dlib's descriptor and
-    CNN detector, the src centroid, and (optionally) Inception features of the real faces."""
+    """What each checkpoint's samples are measured with: sampling's own checks (a
+    :class:`~facelab.augment.sample.Judge` on the faceset: FaceFinder, dlib's descriptor against the src centroid,
+    the second detector), each rate counted on its own, and (optionally) Inception features of the real faces."""
 
     def __init__(self, faceset: Path, reals: np.ndarray, fid: bool, fid_reals: int) -> None:
-        from facelab.augment.reextract import mean_descriptor
+        from facelab.augment.sample import Judge
         from facelab.evaluate.metrics import mean_pairwise_distance
-        from facelab.faces.detect import make_detector
-        from facelab.faces.finder import FaceFinder
-        from facelab.faces.identity import FaceDescriber
         from facelab.faceset.index import load_metas
         from facelab.faceset.store import read_face
-        from facelab.geometry.facetype import FaceType
 
-        real = [(path, m) for path, m in load_metas(faceset) if not m.synthetic]
-        self.face_type = FaceType.parse(Counter(m.face_type for _, m in real).most_common(1)[0][0])
-        self.size = Counter(m.size for _, m in real).most_common(1)[0][0]
-        self.finder, self.describer = FaceFinder(), FaceDescriber()
-        self.confirm = make_detector("dlib-mmod")
-        self.reference = mean_descriptor(real, self.describer)
+        cfg = SampleConfig()
+        self.judge = Judge(faceset, cfg.min_identity, confirm=cfg.confirm_detector)
+        real = [path for path, m in load_metas(faceset) if not m.synthetic]
         pick = np.unique(np.linspace(0, len(real) - 1, min(len(real), 128)).round().astype(int))
-        descs = []
-        for i in pick:
-            img, meta = read_face(real[i][0])
-            descs.append(self.describer.describe(img, meta.landmarks))
-        self.real_div = mean_pairwise_distance(np.array(descs))
-        dist = np.linalg.norm(np.array(descs) - self.reference, axis=1)
-        self.real_identity = float((dist < 0.6).mean())
+        descs = np.array(
+            [
+                self.judge.describer.describe(img, meta.landmarks)
+                for img, meta in map(read_face, (real[i] for i in pick))
+            ]
+        )
+        self.real_div = mean_pairwise_distance(descs)
+        self.real_identity = float((np.linalg.norm(descs - self.judge.reference, axis=1) < cfg.min_identity).mean())
         self.real_pixel_std = _pixel_std(_spread(reals, 256))
         self.real_note = (
             f"{len(real)} real; diversity {self.real_div:.3f}, identity pass {self.real_identity:.3f} "
@@ -354,31 +346,26 @@ class Scorer:
                 "fid_reals": self.n_fid_reals}  # fmt: skip
 
     def score(self, images: np.ndarray, with_fid: bool = True) -> dict[str, Any]:
-        from facelab.augment.reextract import reextract, search_image
+        """Rates over ``images``: detection (both detectors), identity (first detector's face within
+        ``min_identity``, confirmed or not), and both together, which is what ``augment sample`` keeps."""
         from facelab.evaluate.frechet import fid_from_features
         from facelab.evaluate.metrics import mean_pairwise_distance
-        from facelab.faces.detect import Box
-        from facelab.geometry.umeyama import apply_affine
 
         found = confirmed = same = both = 0
         descs, passing = [], []
         for seed, img in enumerate(images):
-            r = reextract(img, self.finder, self.describer, self.reference, self.face_type, self.size,
-                          source_file="generator", frame_index=seed, extra={})  # fmt: skip
-            if r is None:
+            c = self.judge.examine(img, seed, "benchmark", 1.0)
+            if c is None:
                 continue
             found += 1
-            same += r.distance < 0.6
-            descs.append(r.descriptor)
-            if r.distance < 0.6:
-                passing.append(r.descriptor)
-            search, back = search_image(img)
-            first = Box(*r.meta.source_rect)
-            for b in self.confirm.detect(search):
-                if Box(*apply_affine(back, np.array(b.as_list()).reshape(2, 2)).ravel()).iou(first) >= CONFIRM_IOU:
-                    confirmed += 1
-                    both += r.distance < 0.6
-                    break
+            near = c.distance < self.judge.min_identity
+            same += near
+            descs.append(c.descriptor)
+            if near:
+                passing.append(c.descriptor)
+            if self.judge.confirms(img, c):
+                confirmed += 1
+                both += near
         n = len(images)
         fid = None
         if with_fid and self.model is not None:
@@ -396,6 +383,9 @@ class Scorer:
             "pixel_std": _pixel_std(images),
             "fid": fid,
         }
+
+    def close(self) -> None:
+        self.judge.close()
 
 
 def _spread(images: np.ndarray, n: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from facelab.augment.reextract import find_generated_face
-from facelab.augment.sample import Generate, _Candidate, _FillPlan, sample_into_faceset
+from facelab.augment.sample import Candidate, Generate, _FillPlan, sample_into_faceset
 from facelab.config import ExtractConfig
 from facelab.errors import FacelabError
 from facelab.extract.pipeline import extract
@@ -233,8 +233,8 @@ def test_fill_poses_keeps_only_faces_for_thin_bins(fs, tmp_path, hopper_gen, fin
     assert (again.stopped, again.generated, again.kept) == ("no thin bins", 0, 0)
 
 
-def _cand(seed: int, *bins: tuple[str, tuple[int, int]]) -> _Candidate:
-    return _Candidate(seed, np.zeros((1, 1, 3), np.uint8), FaceMeta.__new__(FaceMeta), 0.1, list(bins))
+def _cand(seed: int, *bins: tuple[str, tuple[int, int]]) -> Candidate:
+    return Candidate(seed, np.zeros((1, 1, 3), np.uint8), FaceMeta.__new__(FaceMeta), 0.1, np.zeros(128), list(bins))
 
 
 def test_fill_plan_is_greedy_over_the_most_deficient_bins():

@@ -88,6 +88,8 @@ def test_best_snapshot_is_kept_and_only_replaced_by_a_better_one(tmp_path, faces
     hist = read_selection(out)
     assert [p.best for p in hist] == [True, True, False, False, True] and hist[-1].rate == 1.0
     assert (out / BEST_FILE).read_bytes() != before
+    trainer.on_saved.close()
+    assert not judge.closed  # a judge passed in is the caller's (the benchmark shares its own) to close
 
 
 def test_no_pass_keeps_no_snapshot_and_sampling_falls_back_to_the_latest(tmp_path, faceset):

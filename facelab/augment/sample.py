@@ -106,11 +106,14 @@ class SampleReport:
 
 
 @dataclass
-class _Candidate:
+class Candidate:
+    """A generated image's extracted face, before it is judged."""
+
     seed: int
     face: np.ndarray  # aligned RGB crop
     meta: FaceMeta
-    distance: float
+    distance: float  # dlib descriptor distance to the faceset's identity
+    descriptor: np.ndarray  # (128,) dlib descriptor that distance was measured with
     bins: list[BinKey]
 
 
@@ -146,7 +149,7 @@ class _FillPlan:
     def done(self) -> bool:
         return not self.deficit
 
-    def pick(self, cands: list[_Candidate], limit: int) -> tuple[list[_Candidate], list[_Candidate]]:
+    def pick(self, cands: list[Candidate], limit: int) -> tuple[list[Candidate], list[Candidate]]:
         """Greedy: keep the highest-scoring candidate, lower the deficits it fills, repeat; (kept, not needed)."""
         left, kept = list(cands), []
         while left and len(kept) < limit:
@@ -308,26 +311,32 @@ class Judge:
         """The second detector's name ("" = none)."""
         return self.confirmer.name if self.confirmer is not None else ""
 
-    def __call__(
-        self, image: np.ndarray, seed: int, generator_id: str, psi: float
-    ) -> tuple[Verdict, _Candidate | None]:
+    def __call__(self, image: np.ndarray, seed: int, generator_id: str, psi: float) -> tuple[Verdict, Candidate | None]:
         """The verdict on one generated RGB image, and its extracted face (None when there is none)."""
-        c = _examine(image, seed, self.finder, self.describer, self.reference, self.face_type, self.size,
-                     generator_id, psi)  # fmt: skip
+        c = self.examine(image, seed, generator_id, psi)
         if c is None:
             return "no_face", None
         if c.distance >= self.min_identity:
             return "wrong_identity", c
-        if self.confirmer is not None and not _confirmed(image, c, self.confirmer):
+        if not self.confirms(image, c):
             return "not_confirmed", c
         return "pass", c
+
+    def examine(self, image: np.ndarray, seed: int, generator_id: str, psi: float) -> Candidate | None:
+        """The face the first detector finds in ``image``, extracted and described; None when there is none."""
+        return _examine(image, seed, self.finder, self.describer, self.reference, self.face_type, self.size,
+                        generator_id, psi)  # fmt: skip
+
+    def confirms(self, image: np.ndarray, c: Candidate) -> bool:
+        """Whether the second detector also finds ``c``'s face (always, without one)."""
+        return self.confirmer is None or _confirmed(image, c, self.confirmer)
 
     def close(self) -> None:
         if self._owns_confirmer and self.confirmer is not None:
             self.confirmer.close()
 
 
-def _confirmed(image: np.ndarray, c: _Candidate, detector: Detector, min_iou: float = 0.3) -> bool:
+def _confirmed(image: np.ndarray, c: Candidate, detector: Detector, min_iou: float = 0.3) -> bool:
     """Whether ``detector`` also finds a face where the first detector found this candidate's (box IoU >= min_iou,
     both in the generated image's pixels); its score goes into the face's metadata."""
     search, back = search_image(image)
@@ -350,7 +359,7 @@ def _examine(
     size: int,
     generator_id: str,
     psi: float,
-) -> _Candidate | None:
+) -> Candidate | None:
     """Extract the face of one generated image; None when there is none."""
     # the seed names the generated image as a frame number names a video frame
     extra = {"generator": generator_id, "seed": int(seed), "truncation": float(psi)}
@@ -364,10 +373,10 @@ def _examine(
     eb = expression_bin(*expression_features(r.meta.landmarks))
     if eb is not None:
         bins.append(("expression", eb))
-    return _Candidate(seed, r.face, r.meta, r.distance, bins)
+    return Candidate(seed, r.face, r.meta, r.distance, r.descriptor, bins)
 
 
-def _write(folder: Path, generator_id: str, c: _Candidate, report: SampleReport) -> None:
+def _write(folder: Path, generator_id: str, c: Candidate, report: SampleReport) -> None:
     path = _face_path(folder, generator_id, c.seed)
     write_face(path, c.face, c.meta)  # atomic: a reader never sees half a face
     report.kept += 1

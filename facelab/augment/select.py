@@ -52,7 +52,8 @@ class Probe:
 
 class SnapshotSelector:
     """Called with the trainer after every checkpoint (``GanTrainer(on_saved=...)``): probes G_ema and keeps the
-    best snapshot in ``trainer.model_dir``. ``judge`` defaults to sampling's checks on ``faceset``."""
+    best snapshot in ``trainer.model_dir``. ``judge`` defaults to sampling's checks on ``faceset`` (one given is
+    the caller's to close)."""
 
     def __init__(
         self,
@@ -72,6 +73,7 @@ class SnapshotSelector:
             raise FacelabError(
                 f"snapshot probes need sampling's checks: {e}; --probe-samples 0 trains without them"
             ) from e
+        self._owns_judge = judge is None
         self.history = read_selection(self.gan_dir)
 
     @property
@@ -108,7 +110,8 @@ class SnapshotSelector:
         return probe
 
     def close(self) -> None:
-        self.judge.close()
+        if self._owns_judge:
+            self.judge.close()
 
 
 def read_selection(gan_dir: str | Path) -> list[Probe]:
