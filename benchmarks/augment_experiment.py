@@ -108,7 +108,7 @@ def main() -> int:
     command = "benchmarks/augment_experiment.py " + " ".join(x for x in sys.argv[1:] if x != "--report-only")
     doc = None if a.quick else REPO / "docs" / "experiments" / "augment.md"
     if a.report_only:
-        return _report_only(results, arms, seeds, iters, blob_iters, doc, a.pair, command)
+        return _report_only(results, arms, seeds, iters, blob_iters, doc, a.pair, command, _sources(work))
     sides = _facesets(data, pair, work, QUICK["every"] if a.quick else 1)
     dst_video = _dst_input(data / pair["dst"], work, QUICK["frames"] if a.quick else None)
     extra = {"render": _renders(sides, work), "gan": _gan_faces(a.gan, sides, work)}
@@ -139,15 +139,23 @@ def main() -> int:
                 write_atomic(path, json.dumps(run, indent=1).encode())
             runs.setdefault(arm, []).append(run)
             if doc is not None:  # after every run: a stopped experiment still documents what it has
-                _write_doc(doc, a.pair, iters, seeds, tables(), command, runs)
+                _write_doc(doc, a.pair, iters, seeds, tables(), command, runs, _sources(work))
     if doc is not None:
-        _write_doc(doc, a.pair, iters, seeds, tables(), command, runs)
+        _write_doc(doc, a.pair, iters, seeds, tables(), command, runs, _sources(work))
     print(tables())
     return 0
 
 
 def _report_only(
-    results: Path, arms: list[str], seeds: int, iters: int, blob_iters: int, doc: Path | None, pair: str, command: str
+    results: Path,
+    arms: list[str],
+    seeds: int,
+    iters: int,
+    blob_iters: int,
+    doc: Path | None,
+    pair: str,
+    command: str,
+    sources: dict[str, str],
 ) -> int:
     """The table (and doc) from the runs already recorded and current; nothing is trained or scored."""
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -162,7 +170,7 @@ def _report_only(
     blob = None if _stale(blob, blob_iters) else blob
     text = _table(runs) + (_blob_table(blob, runs.get("baseline", [])) if blob is not None else "")
     if doc is not None:
-        _write_doc(doc, pair, iters, seeds, text, command, runs)
+        _write_doc(doc, pair, iters, seeds, text, command, runs, sources)
     print(text)
     return 0
 
@@ -209,7 +217,7 @@ def _renders(sides: dict[str, Path], work: Path) -> Path | None:
         rep = render_faces(sides["src"], out, [], RenderConfig(), dst=sides["dst"], fill=True)
         print(rep.summary(), flush=True)
         if out.is_dir():
-            (out / ".done").write_text(f"{rep.kept} renders\n")
+            (out / ".done").write_text(f"{rep.kept} renders (augment render --fill)\n")
     return out if out.is_dir() and any(out.glob("render_*.jpg")) else None
 
 
@@ -224,11 +232,16 @@ def _gan_faces(gan: str | None, sides: dict[str, Path], work: Path) -> Path | No
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(sides["src"], out)
         cfg = SampleConfig(fill_poses=True, fill_expressions=True)
-        print(sample_faces(gan, out, 200, cfg, dst=sides["dst"]).summary(), flush=True)
+        rep = sample_faces(gan, out, 200, cfg, dst=sides["dst"])
+        print(rep.summary(), flush=True)
         for f in out.iterdir():  # keep only what was generated: the real faces are the src arm's
             if f.is_file() and not f.name.startswith("synthetic_"):
                 f.unlink()
-        (out / ".done").write_text("sampled\n")
+        (out / ".done").write_text(
+            f"{rep.kept} faces of {rep.generated} drawn from {gan} ({cfg.snapshot} snapshot, psi {cfg.truncation}, "
+            f"--fill-poses --fill-expressions; {rep.wrong_identity} not the source person, {rep.not_confirmed} "
+            f"unconfirmed, {rep.not_needed} not needed)\n"
+        )
     return out if any(out.glob("synthetic_*")) else None
 
 
@@ -398,10 +411,28 @@ def _blob_table(blob: dict[str, Any], baseline: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _sources(work: Path) -> dict[str, str]:
+    """What each synthetic source added, as its ``.done`` file recorded it (none not made yet)."""
+    notes = {}
+    for kind, folder in (("render", "renders"), ("gan", "gan_faces")):
+        done = work / folder / ".done"
+        if done.exists():
+            notes[kind] = done.read_text().strip()
+    return notes
+
+
 def _write_doc(
-    path: Path, pair: str, iters: int, seeds: int, table: str, command: str, runs: dict[str, list[dict[str, Any]]]
+    path: Path,
+    pair: str,
+    iters: int,
+    seeds: int,
+    table: str,
+    command: str,
+    runs: dict[str, list[dict[str, Any]]],
+    sources: dict[str, str],
 ) -> None:
     done = ", ".join(f"{arm}: {len(rs)} seed(s)" for arm, rs in runs.items())
+    added = "".join(f"\n- {kind}: {note}" for kind, note in sources.items())
     minutes = [r["train_minutes"] for rs in runs.values() for r in rs] or [float("nan")]
     text = f"""# Does synthetic src data improve the swap? (issue 16)
 
@@ -409,6 +440,7 @@ Pair `{pair}`; every run trains `cpu-quick` for {iters} iterations ({fmt(min(min
 min of wall time per run on this machine's 2 cores, depending on what else ran; the iterations, not the minutes, are
 the budget), {seeds} seeds per arm, the same seeds in every arm. Done so far: {done}.
 Per-run figures: `docs/experiments/augment/{pair}/`.
+{"Synthetic src faces added to the real ones (the `both` arm takes both):" + added if added else ""}
 
 Command:
 

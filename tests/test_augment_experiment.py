@@ -64,3 +64,18 @@ def test_table_pairs_arms_by_seed_only_where_both_ran():
     runs = {"baseline": [run("baseline", 0, 0.70), run("baseline", 1, 0.90)], "render": [run("render", 0, 0.65)]}
     row = next(line for line in _table(runs).splitlines() if line.startswith("all") and "identity_transfer" in line)
     assert "(-0.050, 1 seed: no verdict)" in row
+
+
+def test_doc_says_what_each_synthetic_source_added(tmp_path):
+    from benchmarks.augment_experiment import _sources, _write_doc
+
+    work = tmp_path / "work"
+    (work / "renders").mkdir(parents=True)
+    (work / "renders" / ".done").write_text("35 renders (augment render --fill)\n")
+    assert _sources(work) == {"render": "35 renders (augment render --fill)"}  # no gan_faces yet: not named
+    doc = tmp_path / "augment.md"
+    runs = {"baseline": [{"train_minutes": 31.0}]}
+    _write_doc(doc, "p2_to_p1", 2250, 3, "table", "benchmarks/augment_experiment.py", runs, _sources(work))
+    assert "- render: 35 renders (augment render --fill)" in doc.read_text()
+    _write_doc(doc, "p2_to_p1", 2250, 3, "table", "benchmarks/augment_experiment.py", runs, {})
+    assert "Synthetic src faces" not in doc.read_text()
