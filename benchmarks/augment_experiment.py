@@ -40,6 +40,13 @@ iterations (an earlier, shorter setting) trains on from its checkpoint to ``--it
 again: training resumes exactly (every batch is a function of seed and iteration) and ``cpu-quick``'s schedule does
 not depend on the total, so this equals training that long in one go. FID/KID (``--fid``) add about 15 minutes per
 run on a CPU (Inception on every face) and are off by default.
+
+Every run records the arithmetic it trained in (``precision``: ``auto`` is bf16 on a CPU with AMX or AVX512-BF16,
+fp32 elsewhere), and an arm's run is only trained where it matches the baseline run of its seed (a run trained on
+from a checkpoint: its own first part); otherwise it prints why and is left for a machine that matches. bf16 and
+fp32 runs from one seed drift apart, so a mixed pair would measure the machine as well as the arm; and an AVX2-only
+CPU trains ``cpu-quick`` in fp32 at about 3.4 s/it, four times the bf16 CPUs' time, where an emulated bf16 is slower
+still.
 """
 
 from __future__ import annotations
@@ -90,6 +97,8 @@ def main() -> int:
     ap.add_argument("--blob-iters", type=int, default=300, help="iterations of the untrained control run (0: none)")
     ap.add_argument("--gan", help="generator for the gan arms (facelab augment train/export)")
     ap.add_argument("--fid", action="store_true", help="also FID/KID against src and dst (slow on a CPU)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                    help="training arithmetic (auto: bf16 where the CPU has it); every arm must match the baseline's")  # fmt: skip
     ap.add_argument("--report-only", action="store_true", help="write the table from the runs recorded; train nothing")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny model, few frames, results not in docs/")
     ap.add_argument("--out", type=Path, default=REPO / "bench-output" / "augment_experiment")
@@ -109,6 +118,8 @@ def main() -> int:
     doc = None if a.quick else REPO / "docs" / "experiments" / "augment.md"
     if a.report_only:
         return _report_only(results, arms, seeds, iters, blob_iters, doc, a.pair, command, _sources(work))
+    precision = _precision_here(a.precision)
+    print(f"training arithmetic here: {precision}", flush=True)
     sides = _facesets(data, pair, work, QUICK["every"] if a.quick else 1)
     dst_video = _dst_input(data / pair["dst"], work, QUICK["frames"] if a.quick else None)
     extra = {"render": _renders(sides, work), "gan": _gan_faces(a.gan, sides, work)}
@@ -122,7 +133,8 @@ def main() -> int:
         path = results / "blob_seed0.json"
         blob = json.loads(path.read_text()) if path.exists() else None
         if _stale(blob, blob_iters):
-            blob = _run("blob", 0, [sides["src"]], sides, dst_video, work, blob_iters, a.quick, a.fid, blob)
+            blob = _run("blob", 0, [sides["src"]], sides, dst_video, work, blob_iters, a.quick, a.fid, blob,
+                        a.precision)  # fmt: skip
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, json.dumps(blob, indent=1).encode())
 
@@ -134,7 +146,10 @@ def main() -> int:
             path = results / f"{arm}_seed{seed}.json"
             run = json.loads(path.read_text()) if path.exists() else None
             if _stale(run, iters):  # a shorter run trains on from its checkpoint; an older scoring is redone
-                run = _run(arm, seed, folders[arm], sides, dst_video, work, iters, a.quick, a.fid, run)
+                if clash := _precision_clash(arm, seed, precision, run, results):
+                    print(clash, flush=True)
+                    continue
+                run = _run(arm, seed, folders[arm], sides, dst_video, work, iters, a.quick, a.fid, run, a.precision)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(path, json.dumps(run, indent=1).encode())
             runs.setdefault(arm, []).append(run)
@@ -181,6 +196,31 @@ def _stale(run: dict[str, Any] | None, iters: int) -> bool:
     from facelab.evaluate.metrics import METRICS_VERSION
 
     return run is None or run["iterations"] < iters or run.get("metrics_version") != METRICS_VERSION
+
+
+def _precision_here(precision: str) -> str:
+    """The arithmetic training runs in on this machine for ``precision`` (auto: bf16 only where the CPU has it)."""
+    import torch
+
+    from facelab.models.precision import autocast_dtype
+
+    return "bf16" if autocast_dtype(precision, torch.device("cpu")) == torch.bfloat16 else "fp32"
+
+
+def _precision_clash(arm: str, seed: int, here: str, before: dict[str, Any] | None, results: Path) -> str | None:
+    """Why ``arm``'s run ``seed`` must not be trained here, or None: the arithmetic differs from its own earlier
+    part (a resumed run) or from the baseline's run of that seed, which it is compared with. bf16 and fp32 runs from
+    one seed drift apart, so such a pair would measure the machine as well as the arm."""
+    base_path = results / f"baseline_seed{seed}.json"
+    base = json.loads(base_path.read_text()) if arm not in ("baseline", "blob") and base_path.exists() else None
+    for what, run in (("its first part", before), (f"baseline seed {seed}", base)):
+        if run is not None and run.get("precision", here) != here:
+            return (
+                f"{arm} seed {seed}: not trained here: {what} trained in {run['precision']}, this machine trains in "
+                f"{here}; run it where auto gives {run['precision']} (bf16: a CPU with AMX or AVX512-BF16, or a "
+                f"GPU) or with --precision {run['precision']} (emulated bf16 is slow: over 15 s/it on an AVX2 CPU)"
+            )
+    return None
 
 
 def _facesets(data: Path, pair: dict[str, Any], work: Path, every: int) -> dict[str, Path]:
@@ -265,6 +305,7 @@ def _run(
     quick: bool,
     fid: bool,
     before: dict[str, Any] | None,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Train (or train on, from ``before``'s checkpoint), merge the dst and evaluate; the run's figures. A
     training stopped by Ctrl+C ends the experiment (its checkpoint is kept and the next start resumes it)."""
@@ -274,7 +315,7 @@ def _run(
     from facelab.train.presets import with_preset
 
     tiny = {"resolution": 64, "ae_dims": 32, "e_dims": 16, "d_dims": 16, "d_mask_dims": 8} if quick else {}
-    mcfg, tcfg, given = with_preset("cpu-quick", tiny, {"seed": seed, "preview_every": 0})
+    mcfg, tcfg, given = with_preset("cpu-quick", tiny, {"seed": seed, "preview_every": 0, "precision": precision})
     folder = work / f"{arm}_seed{seed}"
     t0 = time.perf_counter()
     res = Trainer(folders, sides["dst"], folder / "model", mcfg, tcfg, given).run(iterations=iters)
@@ -293,6 +334,7 @@ def _run(
         "iterations": res.iteration,
         "train_minutes": round(minutes, 2),
         "recipe": "cpu-quick" + (" (tiny)" if quick else ""),
+        "precision": _precision_here(precision),
         "src_folders": [str(f) for f in folders],
         "frames": report["frames"]["evaluated"],
         "metrics_version": report["version"],
@@ -433,12 +475,13 @@ def _write_doc(
 ) -> None:
     done = ", ".join(f"{arm}: {len(rs)} seed(s)" for arm, rs in runs.items())
     added = "".join(f"\n- {kind}: {note}" for kind, note in sources.items())
+    arithmetic = " and ".join(sorted({r.get("precision", "unrecorded") for rs in runs.values() for r in rs}))
     minutes = [r["train_minutes"] for rs in runs.values() for r in rs] or [float("nan")]
     text = f"""# Does synthetic src data improve the swap? (issue 16)
 
 Pair `{pair}`; every run trains `cpu-quick` for {iters} iterations ({fmt(min(minutes), 1)} to {fmt(max(minutes), 1)}
-min of wall time per run on this machine's 2 cores, depending on what else ran; the iterations, not the minutes, are
-the budget), {seeds} seeds per arm, the same seeds in every arm. Done so far: {done}.
+min of wall time per run on 2 cores, depending on what else ran; the iterations, not the minutes, are
+the budget), in {arithmetic}, {seeds} seeds per arm, the same seeds in every arm. Done so far: {done}.
 Per-run figures: `docs/experiments/augment/{pair}/`.
 {"Synthetic src faces added to the real ones (the `both` arm takes both):" + added if added else ""}
 

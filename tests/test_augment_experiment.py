@@ -76,6 +76,23 @@ def test_doc_says_what_each_synthetic_source_added(tmp_path):
     doc = tmp_path / "augment.md"
     runs = {"baseline": [{"train_minutes": 31.0}]}
     _write_doc(doc, "p2_to_p1", 2250, 3, "table", "benchmarks/augment_experiment.py", runs, _sources(work))
-    assert "- render: 35 renders (augment render --fill)" in doc.read_text()
+    assert "- render: 35 renders (augment render --fill)" in doc.read_text() and "in unrecorded," in doc.read_text()
     _write_doc(doc, "p2_to_p1", 2250, 3, "table", "benchmarks/augment_experiment.py", runs, {})
     assert "Synthetic src faces" not in doc.read_text()
+
+
+def test_an_arm_is_not_trained_in_other_arithmetic_than_its_baseline(tmp_path):
+    import json
+
+    from benchmarks.augment_experiment import _precision_clash
+
+    (tmp_path / "baseline_seed0.json").write_text(json.dumps({"precision": "bf16"}))
+    (tmp_path / "baseline_seed1.json").write_text(json.dumps({}))  # recorded before runs stored it: no claim
+    clash = _precision_clash("gan", 0, "fp32", None, tmp_path)
+    assert clash is not None and "baseline seed 0 trained in bf16" in clash and "--precision bf16" in clash
+    assert _precision_clash("gan", 0, "bf16", None, tmp_path) is None
+    assert _precision_clash("gan", 1, "fp32", None, tmp_path) is None
+    assert _precision_clash("gan", 2, "fp32", None, tmp_path) is None  # no baseline of that seed yet
+    assert _precision_clash("baseline", 0, "fp32", None, tmp_path) is None  # the baseline sets it
+    # a run trained on from a checkpoint keeps its own arithmetic, baseline or not
+    assert "its first part trained in fp32" in _precision_clash("baseline", 0, "bf16", {"precision": "fp32"}, tmp_path)
