@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import re
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from facelab.config import ExtractConfig
 from facelab.demo import write_motion_clip
 from facelab.errors import FacelabError, MediaError
 from facelab.extract.pipeline import STATE_FILE, extract
-from facelab.faceset.store import face_files, iter_faceset, read_face
+from facelab.faceset.store import face_files, iter_faceset, read_face, read_meta
 from facelab.io.media import iter_frames
 
 SMALL = ExtractConfig(size=128)
@@ -308,3 +309,30 @@ def test_rerun_of_a_finished_extraction_still_exits_0(tmp_path, capsys, hopper):
     for _ in range(2):
         assert cli(["extract", str(img), "-o", str(tmp_path / "fs"), "--size", "128"]) == 0
     assert "already extracted" in capsys.readouterr().out  # nothing to do is not a failure
+
+
+def test_parallel_finders_give_the_serial_faces_in_frame_order(tmp_path, clip):
+    """--jobs 2: two finders in threads; the faceset (names, landmarks, resume state) equals one finder's."""
+    serial = extract(clip, tmp_path / "one", SMALL)
+    parallel = extract(clip, tmp_path / "two", replace(SMALL, jobs=2))
+    assert (parallel.frames_read, parallel.faces_written) == (serial.frames_read, serial.faces_written) == (30, 30)
+    one, two = face_files(tmp_path / "one"), face_files(tmp_path / "two")
+    assert [p.name for p in one] == [p.name for p in two]
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(read_meta(a).landmarks, read_meta(b).landmarks)
+    assert json.loads((tmp_path / "two" / STATE_FILE).read_text())["sources"]
+
+
+def test_interrupted_parallel_extraction_resumes_without_duplicates(tmp_path, clip):
+    out = tmp_path / "fs"
+
+    def stop_after_12(done, total):
+        if done == 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(clip, out, replace(SMALL, jobs=2), progress=stop_after_12)
+    assert 8 <= len(face_files(out)) <= 12 and not list(out.glob(".*.tmp"))
+    s = extract(clip, out, replace(SMALL, jobs=2))
+    names = [p.name for p in face_files(out)]
+    assert s.resumed_from >= 8 and len(names) == len(set(names)) == 30
