@@ -154,7 +154,8 @@ def main() -> int:
             )
         print(
             f"kimg {row['kimg']:.2f} (snapshot {row['snapshot_kimg']:.2f}): FID {fmt(row['fid'], 1)}, detection pass "
-            f"{row['detect_pass']:.3f}, identity pass {row['identity_pass']:.3f}, both {row['sample_pass']:.3f}, "
+            f"{row['detect_pass']:.3f}, identity pass {row['identity_pass']:.3f} (median distance "
+            f"{fmt(row.get('identity_median'), 3)}), both {row['sample_pass']:.3f}, "
             f"diversity {fmt(row['diversity'], 3)} (of the identity passes "
             f"{fmt(row['diversity_pass'], 3)}; src {fmt(scorer.real_div, 3)}), "
             f"pixel std {row['pixel_std']:.3f}; faces found {row['found']}/{row['n']} ({row['score_seconds']} s)",
@@ -228,9 +229,16 @@ def main() -> int:
         print_table(
             f"probes: latest G_ema at every checkpoint, {history[0].n} samples (seeds from 1,000,000), psi "
             f"{a.truncation:g}",
-            ["kimg", "pass rate", "found", "seconds", "best"],
+            ["kimg", "pass rate", "found", "median identity distance", "seconds", "best"],
             [
-                [f"{h.kimg:.2f}", f"{h.rate:.3f}", f"{h.found}/{h.n}", f"{h.seconds:.0f}", "*" if h.best else ""]
+                [
+                    f"{h.kimg:.2f}",
+                    f"{h.rate:.3f}",
+                    f"{h.found}/{h.n}",
+                    fmt(h.median_distance, 3),
+                    f"{h.seconds:.0f}",
+                    "*" if h.best else "",
+                ]
                 for h in history
             ],  # fmt: skip
         )
@@ -352,7 +360,7 @@ class Scorer:
         from facelab.evaluate.metrics import mean_pairwise_distance
 
         found = confirmed = same = both = 0
-        descs, passing = [], []
+        descs, passing, dists = [], [], []
         for seed, img in enumerate(images):
             c = self.judge.examine(img, seed, "benchmark", 1.0)
             if c is None:
@@ -360,6 +368,7 @@ class Scorer:
             found += 1
             near = c.distance < self.judge.min_identity
             same += near
+            dists.append(c.distance)
             descs.append(c.descriptor)
             if near:
                 passing.append(c.descriptor)
@@ -377,6 +386,7 @@ class Scorer:
             "found": found,
             "detect_pass": confirmed / n,
             "identity_pass": same / n,
+            "identity_median": float(np.median(dists)) if dists else None,
             "sample_pass": both / n,
             "diversity": mean_pairwise_distance(np.array(descs)) if len(descs) >= 2 else None,
             "diversity_pass": mean_pairwise_distance(np.array(passing)) if len(passing) >= 2 else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -33,13 +34,13 @@ class ScriptedJudge:
     def start_probe(self) -> None:
         self._left = next(self._passes)
 
-    def __call__(self, image: np.ndarray, seed: int, generator_id: str, psi: float) -> tuple[str, None]:
+    def __call__(self, image: np.ndarray, seed: int, generator_id: str, psi: float) -> tuple[str, SimpleNamespace]:
         assert image.dtype == np.uint8 and image.shape[2] == 3
         self.seeds.append(seed)
         if self._left > 0:
             self._left -= 1
-            return "pass", None
-        return "wrong_identity", None
+            return "pass", SimpleNamespace(distance=0.5)
+        return "wrong_identity", SimpleNamespace(distance=0.7)
 
     def close(self) -> None:
         self.closed = True
@@ -70,6 +71,7 @@ def test_best_snapshot_is_kept_and_only_replaced_by_a_better_one(tmp_path, faces
         trainer.run(iterations=it)
     hist = read_selection(out)
     assert [(p.iteration, p.passed, p.best) for p in hist] == [(1, 1, True), (2, 3, True), (3, 2, False)]
+    assert [p.median_distance for p in hist] == [0.7, 0.5, 0.6]  # of every face found, passing or not
     assert set(judge.seeds) == set(range(PROBE_SEED, PROBE_SEED + 4))  # never the seeds sampling draws from 0
     best, _, best_id = load_generator(out)  # default: the best snapshot (iteration 2)
     latest, _, _ = load_generator(out, snapshot="latest")
@@ -121,7 +123,7 @@ def test_cli_train_probes_with_sampling_checks_and_export_picks_the_snapshot(tmp
     text = capsys.readouterr().out
     assert "every checkpoint probed with 3 samples" in text
     hist = json.loads((out / SELECTION_FILE).read_text())
-    assert [(p["n"], p["passed"]) for p in hist] == [(3, 0)]
+    assert [(p["n"], p["passed"], p["median_distance"]) for p in hist] == [(3, 0, None)]  # no face: no median
     assert main(["augment", "export", "--gan", str(out), "--out", str(tmp_path / "e.safetensors")]) == 0
     assert main(["augment", "export", "--gan", str(out), "--out", str(tmp_path / "f.safetensors"),
                  "--snapshot", "latest"]) == 0  # fmt: skip

@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from facelab.augment.sample import Judge
 from facelab.augment.trainer import BEST_FILE, GanTrainer, generate_fn, write_generator
 from facelab.config import SampleConfig
@@ -44,6 +46,9 @@ class Probe:
     passed: int
     seconds: float
     best: bool = False  # this snapshot became the best
+    # median identity distance of the found faces (None: none found, or a history from before it was kept): where
+    # it sits against min_identity says whether a swing in the pass rate is a drift across the threshold
+    median_distance: float | None = None
 
     @property
     def rate(self) -> float:
@@ -85,15 +90,20 @@ class SnapshotSelector:
         t0 = time.perf_counter()
         gen = generate_fn(trainer.G_ema)
         seeds = list(range(PROBE_SEED, PROBE_SEED + self.samples))
-        verdicts = []
+        verdicts, distances = [], []
         for i in range(0, len(seeds), PROBE_BATCH):
             chunk = seeds[i : i + PROBE_BATCH]
             images = gen(chunk, self.truncation)
-            verdicts += [self.judge(img, s, "probe", self.truncation)[0] for s, img in zip(chunk, images)]
+            for s, img in zip(chunk, images):
+                verdict, c = self.judge(img, s, "probe", self.truncation)
+                verdicts.append(verdict)
+                if c is not None:
+                    distances.append(c.distance)
         passed = sum(v == "pass" for v in verdicts)
         found = sum(v != "no_face" for v in verdicts)
+        median = round(float(np.median(distances)), 4) if distances else None
         probe = Probe(trainer.iteration, round(trainer.kimg, 3), len(seeds), found, passed,
-                      round(time.perf_counter() - t0, 1))  # fmt: skip
+                      round(time.perf_counter() - t0, 1), median_distance=median)  # fmt: skip
         best = self.best
         if passed > 0 and (best is None or passed / len(seeds) > best.rate):
             probe.best = True
@@ -103,8 +113,9 @@ class SnapshotSelector:
         write_atomic(self.gan_dir / SELECTION_FILE, json.dumps([asdict(p) for p in self.history], indent=1).encode())
         now = self.best
         log.info(
-            "%.1f kimg: %d of %d probe samples pass sampling's checks (%d faces found, %.0f s); best %s",
-            probe.kimg, passed, probe.n, found, probe.seconds,
+            "%.1f kimg: %d of %d probe samples pass sampling's checks (%d faces found, median identity distance %s, "
+            "%.0f s); best %s",
+            probe.kimg, passed, probe.n, found, "-" if median is None else f"{median:.3f}", probe.seconds,
             f"{now.rate:.3f} at {now.kimg:.1f} kimg" if now else "none yet",
         )  # fmt: skip
         return probe
