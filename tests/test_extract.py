@@ -116,27 +116,29 @@ def test_only_like_keeps_the_reference_person(tmp_path, hopper, astronaut):
     assert s.faces_rejected_identity == 1
 
 
-def test_interrupted_extraction_resumes_without_duplicates(tmp_path, clip):
+@pytest.mark.parametrize("jobs", [1, 2])  # one finder, or two in threads
+def test_interrupted_extraction_resumes_without_duplicates(tmp_path, clip, jobs):
     out = tmp_path / "fs"
+    cfg = replace(SMALL, jobs=jobs)
 
     def stop_after_12(done, total):
         if done == 12:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        extract(clip, out, SMALL, progress=stop_after_12)
+        extract(clip, out, cfg, progress=stop_after_12)
     first = {p.name for p in face_files(out)}
     assert 8 <= len(first) <= 12  # the last few may still have been in the writer when interrupted
     assert not list(out.glob(".*.tmp"))  # nothing half-written
     # a user deletes a bad face by hand before resuming: it must not come back
     victim = sorted(first)[0]
     (out / victim).unlink()
-    s = extract(clip, out, SMALL)
+    s = extract(clip, out, cfg)
     assert s.resumed_from >= 8
     names = [p.name for p in face_files(out)]
     assert len(names) == len(set(names)) == 29 and victim not in names
     # a completed extraction is not redone
-    again = extract(clip, out, SMALL)
+    again = extract(clip, out, cfg)
     assert again.frames_read == 0
     assert json.loads((out / STATE_FILE).read_text())["sources"]
 
@@ -321,18 +323,3 @@ def test_parallel_finders_give_the_serial_faces_in_frame_order(tmp_path, clip):
     for a, b in zip(one, two):
         np.testing.assert_array_equal(read_meta(a).landmarks, read_meta(b).landmarks)
     assert json.loads((tmp_path / "two" / STATE_FILE).read_text())["sources"]
-
-
-def test_interrupted_parallel_extraction_resumes_without_duplicates(tmp_path, clip):
-    out = tmp_path / "fs"
-
-    def stop_after_12(done, total):
-        if done == 12:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        extract(clip, out, replace(SMALL, jobs=2), progress=stop_after_12)
-    assert 8 <= len(face_files(out)) <= 12 and not list(out.glob(".*.tmp"))
-    s = extract(clip, out, replace(SMALL, jobs=2))
-    names = [p.name for p in face_files(out)]
-    assert s.resumed_from >= 8 and len(names) == len(set(names)) == 30
