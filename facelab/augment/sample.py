@@ -324,8 +324,19 @@ class Judge:
 
     def examine(self, image: np.ndarray, seed: int, generator_id: str, psi: float) -> Candidate | None:
         """The face the first detector finds in ``image``, extracted and described; None when there is none."""
-        return _examine(image, seed, self.finder, self.describer, self.reference, self.face_type, self.size,
-                        generator_id, psi)  # fmt: skip
+        # the seed names the generated image as a frame number names a video frame
+        extra = {"generator": generator_id, "seed": int(seed), "truncation": float(psi)}
+        r = reextract(
+            image, self.finder, self.describer, self.reference, self.face_type, self.size,
+            source_file=f"generator:{generator_id}", frame_index=seed, extra=extra,
+        )  # fmt: skip
+        if r is None:
+            return None
+        bins: list[BinKey] = [("pose", pose_bin(r.meta.yaw, r.meta.pitch))]
+        eb = expression_bin(*expression_features(r.meta.landmarks))
+        if eb is not None:
+            bins.append(("expression", eb))
+        return Candidate(seed, r.face, r.meta, r.distance, r.descriptor, bins)
 
     def confirms(self, image: np.ndarray, c: Candidate) -> bool:
         """Whether the second detector also finds ``c``'s face (always, without one)."""
@@ -347,33 +358,6 @@ def _confirmed(image: np.ndarray, c: Candidate, detector: Detector, min_iou: flo
             c.meta.extra.update(confirmed_by=detector.name, confirm_score=round(float(b.score), 4))
             return True
     return False
-
-
-def _examine(
-    image: np.ndarray,
-    seed: int,
-    finder: FaceFinder,
-    describer: FaceDescriber,
-    reference: np.ndarray,
-    face_type: FaceType,
-    size: int,
-    generator_id: str,
-    psi: float,
-) -> Candidate | None:
-    """Extract the face of one generated image; None when there is none."""
-    # the seed names the generated image as a frame number names a video frame
-    extra = {"generator": generator_id, "seed": int(seed), "truncation": float(psi)}
-    r = reextract(
-        image, finder, describer, reference, face_type, size,
-        source_file=f"generator:{generator_id}", frame_index=seed, extra=extra,
-    )  # fmt: skip
-    if r is None:
-        return None
-    bins: list[BinKey] = [("pose", pose_bin(r.meta.yaw, r.meta.pitch))]
-    eb = expression_bin(*expression_features(r.meta.landmarks))
-    if eb is not None:
-        bins.append(("expression", eb))
-    return Candidate(seed, r.face, r.meta, r.distance, r.descriptor, bins)
 
 
 def _write(folder: Path, generator_id: str, c: Candidate, report: SampleReport) -> None:
